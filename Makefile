@@ -1,0 +1,34 @@
+# One entry per job a person runs. Every target but `setup` goes through `setup`, which
+# installs only what is missing, so a fresh clone needs nothing beforehand.
+SHELL := /bin/bash
+VENV  := .venv
+PY    := $(VENV)/bin/python
+export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: setup run test unit lint bench e2e images clean
+
+setup:
+	@scripts/setup.sh
+
+run: setup
+	@scripts/run-local.sh
+
+lint: setup
+	$(VENV)/bin/ruff check exporter operator tests bench
+	$(VENV)/bin/ruff format --check exporter operator tests bench
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -p no:cacheprovider tests
+
+unit: setup
+	$(VENV)/bin/pytest -p no:cacheprovider tests/unit
+
+bench: setup
+	$(PY) bench/run.py
+
+e2e: setup
+	@scripts/e2e.sh
+
+clean:
+	rm -rf $(VENV) .tools data .run

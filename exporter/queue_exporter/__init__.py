@@ -1,0 +1,1 @@
+"""Redis job queue library and Prometheus exporter for redis-queue-stack."""

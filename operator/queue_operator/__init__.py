@@ -1,0 +1,1 @@
+"""Kopf operator that runs a durable Redis queue for each RedisQueue resource."""

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs everything the project needs on a fresh Debian machine, and nothing that is already
+# there: apt packages, the virtual environment in .venv, and helm 3 + helm 4 under .tools/bin.
+# Idempotent so that `make run` and `make test` can call it every time at little cost.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+APT_PACKAGES=(redis-server redis-tools prometheus prometheus-redis-exporter unzip)
+
+log() { printf '[setup] %s\n' "$*"; }
+
+missing=()
+for pkg in "${APT_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+    log "installing apt packages: ${missing[*]}"
+    SUDO=""
+    if [ "$(id -u)" -ne 0 ]; then
+        command -v sudo >/dev/null || { echo "setup: need root or sudo to apt-get install ${missing[*]}" >&2; exit 1; }
+        SUDO="sudo"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    # --no-install-recommends: the prometheus package would otherwise pull a web UI build chain.
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    # Debian starts these as system services; the project runs its own instances on its own
+    # ports, so the system ones are stopped to keep port 6379/9090 free and the machine quiet.
+    for svc in redis-server prometheus prometheus-redis-exporter prometheus-node-exporter; do
+        $SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+    done
+fi
+
+PYTHON=${PYTHON:-}
+if [ -z "$PYTHON" ]; then
+    for candidate in python3.13 python3.12 python3.11 python3; do
+        if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+            PYTHON=$candidate; break
+        fi
+    done
+fi
+[ -n "$PYTHON" ] || { echo "setup: Python >= 3.11 is required" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+    log "creating .venv with $PYTHON"
+    "$PYTHON" -m venv .venv || {
+        echo "setup: 'python -m venv' failed; on Debian: apt-get install python3-venv" >&2; exit 1; }
+fi
+stamp=.venv/.installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+    log "installing the project into .venv"
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -c constraints.txt -e ".[exporter,operator,test]"
+    touch "$stamp"
+fi
+
+"$ROOT/scripts/install-helm.sh"
+log "ready"
