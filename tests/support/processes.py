@@ -6,14 +6,20 @@ pause or restart them to see what the code under test does when the real thing m
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 LOOPBACK = "127.0.0.1"
 
@@ -133,3 +139,142 @@ class RedisServer:
         self.process.send_signal(sig)
         self.process.wait(timeout=30)
         wait_until(lambda: not port_open(self.port), what=f"port {self.port} to close")
+
+
+def _bin(name: str) -> str:
+    """A console script of this project, from the venv the tests run in."""
+    candidate = Path(sys.executable).with_name(name)
+    return str(candidate) if candidate.exists() else name
+
+
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    """GET ``url`` and return (status, body); HTTP errors are answers, not exceptions."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+            return int(response.status), response.read().decode()
+    except urllib.error.HTTPError as error:
+        return int(error.code), error.read().decode()
+
+
+@dataclass
+class ExporterProcess:
+    """The real ``queue-exporter`` console script, configured through its environment."""
+
+    redis_url: str
+    queues: str = "enhancement:queue,enhancement:dlq"
+    port: int = field(default_factory=free_port)
+    env: dict[str, str] = field(default_factory=dict)
+    process: subprocess.Popen[str] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AI_AGENTS_")}
+        env.update(
+            AI_AGENTS_REDIS_URL=self.redis_url,
+            AI_AGENTS_QUEUES=self.queues,
+            AI_AGENTS_EXPORTER_HOST=LOOPBACK,
+            AI_AGENTS_EXPORTER_PORT=str(self.port),
+        )
+        env.update(self.env)
+        return env
+
+    def start(self, log_dir: Path) -> ExporterProcess:
+        self.log_path = log_dir / f"exporter-{self.port}.log"
+        log = self.log_path.open("w")
+        self.process = subprocess.Popen(
+            [_bin("queue-exporter")],
+            env=self.environment(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        wait_until(self._live, what=f"queue-exporter on port {self.port} ({self.log_path})")
+        return self
+
+    def _live(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            log = self.log_path.read_text() if self.log_path else ""
+            raise RuntimeError(f"queue-exporter exited with {self.process.returncode}: {log}")
+        return port_open(self.port)
+
+    def get(self, path: str) -> tuple[int, str]:
+        return http_get(self.base_url + path)
+
+    def stop(self) -> int | None:
+        """SIGTERM and wait: the exit code tells whether shutdown was graceful."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.terminate()
+        return self.process.wait(timeout=15)
+
+
+@dataclass
+class PrometheusServer:
+    """Debian's prometheus on loopback with a config the test writes, fast scrape interval."""
+
+    work_dir: Path
+    config: dict[str, Any]
+    rule_files: tuple[Path, ...] = ()
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> PrometheusServer:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        config = dict(self.config)
+        if self.rule_files:
+            config["rule_files"] = [str(p) for p in self.rule_files]
+        config_path = self.work_dir / "prometheus.yml"
+        config_path.write_text(json.dumps(config))  # JSON is valid YAML
+        log = (self.work_dir / "prometheus.log").open("wb")
+        self.process = subprocess.Popen(
+            [
+                "prometheus",
+                f"--config.file={config_path}",
+                f"--storage.tsdb.path={self.work_dir / 'tsdb'}",
+                f"--web.listen-address={LOOPBACK}:{self.port}",
+                "--web.enable-lifecycle",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        wait_until(
+            lambda: port_open(self.port) and http_get(self.base_url + "/-/ready")[0] == 200,
+            timeout=60,
+            what=f"prometheus on port {self.port}",
+        )
+        return self
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """Instant query through the HTTP API; returns the result vector."""
+        url = f"{self.base_url}/api/v1/query?" + urllib.parse.urlencode({"query": expr})
+        status, body = http_get(url)
+        payload = json.loads(body)
+        if status != 200 or payload.get("status") != "success":
+            raise RuntimeError(f"query {expr!r} failed: {status} {body}")
+        return list(payload["data"]["result"])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+def scrape_config(target_port: int, interval: str = "1s") -> dict[str, Any]:
+    """A Prometheus config scraping one exporter on loopback."""
+    return {
+        "global": {"scrape_interval": interval, "evaluation_interval": interval},
+        "scrape_configs": [
+            {
+                "job_name": "redis-queue-exporter",
+                "static_configs": [{"targets": [f"{LOOPBACK}:{target_port}"]}],
+            }
+        ],
+    }
