@@ -1,0 +1,86 @@
+"""The exporter's HTTP surface: /metrics, /health/live, /health/ready and a small index page.
+
+Liveness and readiness answer different questions on purpose. ``/health/live`` says the
+process serves HTTP and is what the exporter's Kubernetes probes use: if they used
+``/health/ready``, a Redis outage would pull the exporter out of its Service and Prometheus
+would lose ``redis_queue_up 0`` exactly when it matters. ``/health/ready`` reports whether
+Redis answers (the story's health check) for people and for callers that need Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from queue_exporter.collector import QueueCollector
+from queue_exporter.connection import create_client
+from queue_exporter.settings import ExporterSettings
+
+CLIENT = web.AppKey("client", Redis)
+COLLECTOR = web.AppKey("collector", QueueCollector)
+SETTINGS = web.AppKey("settings", ExporterSettings)
+
+
+async def metrics(request: web.Request) -> web.Response:
+    body, content_type = await request.app[COLLECTOR].scrape(request.headers.get("Accept", ""))
+    response = web.Response(body=body)
+    # Set as a raw header: aiohttp's content_type setter would drop the version/escaping params.
+    response.headers["Content-Type"] = content_type
+    return response
+
+
+async def live(_: web.Request) -> web.Response:
+    return web.json_response({"status": "alive"})
+
+
+async def ready(request: web.Request) -> web.Response:
+    """PING Redis within the scrape deadline: 200 connected, 503 disconnected."""
+    deadline = request.app[SETTINGS].scrape_deadline_seconds
+    try:
+        await asyncio.wait_for(request.app[CLIENT].ping(), timeout=deadline)
+    except (RedisError, OSError, TimeoutError):
+        return web.json_response({"status": "not ready", "redis": "disconnected"}, status=503)
+    return web.json_response({"status": "ready", "redis": "connected"})
+
+
+async def index(request: web.Request) -> web.Response:
+    queues = ", ".join(html.escape(q) for q in request.app[SETTINGS].queues)
+    page = (
+        "<!doctype html><html><head><title>redis-queue-exporter</title></head><body>"
+        "<h1>redis-queue-exporter</h1>"
+        f"<p>Queues: {queues}</p><ul>"
+        '<li><a href="/metrics">/metrics</a> Prometheus metrics</li>'
+        '<li><a href="/health/live">/health/live</a> process liveness</li>'
+        '<li><a href="/health/ready">/health/ready</a> Redis connectivity</li>'
+        "</ul></body></html>"
+    )
+    return web.Response(text=page, content_type="text/html")
+
+
+def create_app(settings: ExporterSettings) -> web.Application:
+    """Build the app; the Redis pool is opened lazily and closed on app cleanup.
+
+    No connection is attempted at start: the exporter must come up (and report
+    ``redis_queue_up 0``) while Redis is still starting or down.
+    """
+    app = web.Application()
+    app[SETTINGS] = settings
+
+    async def redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
+        client = create_client(settings)
+        app[CLIENT] = client
+        app[COLLECTOR] = QueueCollector(client, settings.queues, settings.scrape_deadline_seconds)
+        yield
+        await client.aclose()
+
+    app.cleanup_ctx.append(redis_lifecycle)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/health/live", live)
+    app.router.add_get("/health/ready", ready)
+    app.router.add_get("/", index)
+    return app

@@ -1,0 +1,92 @@
+"""``queue-exporter``: configuration, JSON logging, and a server that stops cleanly on SIGTERM.
+
+Exit codes: 0 after a graceful stop, 2 for invalid configuration (one line per bad setting,
+naming the env var, the flag and the fix; printed as plain text because logging is not yet
+configured and a person is reading), 1 when the listening socket cannot be opened.
+Redis being down is *not* an error at start: the exporter's job includes saying so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from queue_exporter.app import create_app
+from queue_exporter.logs import configure_logging
+from queue_exporter.settings import (
+    ConfigError,
+    ExporterSettings,
+    add_setting_flags,
+    load_settings,
+    mask_url,
+)
+
+log = logging.getLogger("queue_exporter")
+
+
+def secrets_of(settings: ExporterSettings) -> list[str]:
+    """Every form of the password the process knows, for the log scrubber."""
+    return [s for s in (settings.password(), urlsplit(settings.redis_url).password) if s]
+
+
+async def serve(settings: ExporterSettings) -> int:
+    """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the pool."""
+    app = create_app(settings)
+    debug = settings.log_level == "DEBUG"
+    runner = web.AppRunner(app, handle_signals=False, access_log=log if debug else None)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.exporter_host, settings.exporter_port)
+    try:
+        await site.start()
+    except OSError as error:
+        log.error(
+            "cannot listen; is the port taken? set AI_AGENTS_EXPORTER_PORT / --exporter-port",
+            extra={
+                "host": settings.exporter_host,
+                "port": settings.exporter_port,
+                "error": str(error),
+            },
+        )
+        await runner.cleanup()
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    log.info(
+        "queue-exporter listening",
+        extra={
+            "host": settings.exporter_host,
+            "port": settings.exporter_port,
+            "redis_url": mask_url(settings.redis_url),
+            "queues": list(settings.queues),
+            "scrape_deadline_seconds": settings.scrape_deadline_seconds,
+        },
+    )
+    await stop.wait()
+    log.info("shutting down")
+    await runner.cleanup()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="queue-exporter",
+        description="Prometheus exporter for Redis job queues. Every flag can also be set "
+        "through the environment variable shown as its value name.",
+    )
+    add_setting_flags(parser, ExporterSettings)
+    try:
+        settings = load_settings(ExporterSettings, parser.parse_args(argv))
+    except ConfigError as error:
+        print(f"queue-exporter: {error}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, secrets_of(settings))
+    return asyncio.run(serve(settings))

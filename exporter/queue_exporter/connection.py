@@ -1,0 +1,41 @@
+"""The one way this package opens Redis: a shared async pool with the story's limits.
+
+Story values: at most 10 connections per process, 5 s connect and socket timeouts, responses
+decoded to ``str``. The pool is a *blocking* pool: when all 10 connections are busy (workers
+parked in BRPOP, say) a caller waits up to the same 5 s for a free one instead of failing at
+once, which is what a bounded pool is for.
+
+Retries: one immediate retry on ``ConnectionError`` only. That absorbs the stale pooled
+connection that every client sees once after Redis restarts, without multiplying the wait on a
+frozen Redis (timeouts are not retried; callers with a deadline enforce their own).
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from queue_exporter.settings import RedisSettings
+
+MAX_CONNECTIONS = 10
+TIMEOUT_SECONDS = 5.0
+
+
+def create_client(settings: RedisSettings) -> Redis:
+    """A client on a fresh pool; close it with ``await client.aclose()``."""
+    options: dict[str, object] = {
+        "max_connections": MAX_CONNECTIONS,
+        "timeout": TIMEOUT_SECONDS,
+        "socket_connect_timeout": TIMEOUT_SECONDS,
+        "socket_timeout": TIMEOUT_SECONDS,
+        "decode_responses": True,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        "client_name": "redis-queue-stack",
+    }
+    password = settings.password()
+    if password is not None:
+        options["password"] = password
+    pool = BlockingConnectionPool.from_url(settings.redis_url, **options)
+    return Redis.from_pool(pool)
