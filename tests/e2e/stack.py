@@ -1,0 +1,88 @@
+"""Steps the e2e modules share: Redis sessions over a port-forward, waits on Ready."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+
+from tests.support.kube import Kubectl, PortForward, secret_value, wait_for
+
+
+def redis_password(kubectl: Kubectl, rqueue: dict[str, Any]) -> str:
+    """Read the password afresh: a recreated RedisQueue may have generated a new Secret."""
+    auth = rqueue.get("spec", {}).get("auth", {}) or {}
+    name = auth.get("existingSecret") or f"{rqueue['metadata']['name']}-redis-auth"
+    secret = wait_for(
+        lambda: kubectl.get("secret", name), timeout=60, what=f"Secret {name}", interval=2
+    )
+    return secret_value(secret, auth.get("secretKey") or "password")
+
+
+class RedisSession:
+    """A port-forward to the RedisQueue's client Service plus a redis-py client over it."""
+
+    def __init__(self, kubectl: Kubectl, rqueue_name: str) -> None:
+        self.kubectl = kubectl
+        self.rqueue_name = rqueue_name
+        self.forward: PortForward | None = None
+        self.client: redis.Redis | None = None
+
+    def __enter__(self) -> redis.Redis:
+        rqueue = self.kubectl.get("redisqueues.queues.ai-agents.io", self.rqueue_name)
+        assert rqueue is not None, f"RedisQueue {self.rqueue_name} not found"
+        password = redis_password(self.kubectl, rqueue)
+        self.forward = self.kubectl.port_forward(f"svc/{self.rqueue_name}-redis", 6379)
+        self.forward.__enter__()
+        self.client = redis.Redis(
+            host="127.0.0.1",
+            port=self.forward.local_port,
+            password=password,
+            decode_responses=True,
+            socket_timeout=10,
+            socket_connect_timeout=10,
+        )
+        wait_for(
+            self.client.ping,
+            timeout=30,
+            what="PING through the port-forward",
+            interval=1,
+            retry_on=(redis.RedisError, OSError),
+        )
+        return self.client
+
+    def __exit__(self, *exc: object) -> None:
+        if self.client is not None:
+            self.client.close()
+        if self.forward is not None:
+            self.forward.stop()
+
+
+def wait_rqueue_ready(kubectl: Kubectl, name: str, timeout: float) -> dict[str, Any]:
+    """Wait until the RedisQueue reports Ready=True for its current generation."""
+
+    def ready() -> dict[str, Any] | None:
+        obj = kubectl.get("redisqueues.queues.ai-agents.io", name)
+        if obj is None:
+            return None
+        status = obj.get("status", {})
+        current = status.get("observedGeneration") == obj["metadata"].get("generation")
+        conds = {c.get("type"): c.get("status") for c in status.get("conditions", []) or []}
+        return obj if current and conds.get("Ready") == "True" else None
+
+    return wait_for(ready, timeout=timeout, what=f"RedisQueue {name} Ready", interval=3)
+
+
+def wait_pod_ready(kubectl: Kubectl, name: str, timeout: float, not_uid: str = "") -> str:
+    """Wait until pod ``name`` is Ready (and is not the pod with uid ``not_uid``); its uid."""
+
+    def ready() -> str | None:
+        pod = kubectl.get("pod", name)
+        if pod is None or pod["metadata"]["uid"] == not_uid:
+            return None
+        if pod["metadata"].get("deletionTimestamp"):
+            return None
+        conds = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
+        return str(pod["metadata"]["uid"]) if conds.get("Ready") == "True" else None
+
+    return wait_for(ready, timeout=timeout, what=f"pod {name} Ready", interval=2)

@@ -1,0 +1,87 @@
+"""`helm test`, an upgrade that changes appendfsync, and an uninstall that keeps the PVC.
+
+Runs last: the final test uninstalls the release (scripts/e2e.sh reinstalls on the next run).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from tests.e2e.stack import RedisSession, wait_pod_ready, wait_rqueue_ready
+from tests.support.kube import E2ESettings, Kubectl, jsonpath, make_jobs, run, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def helm(settings: E2ESettings, *args: str, timeout: float = 600) -> str:
+    cmd = [settings.helm, "--kube-context", settings.context, "--namespace", settings.namespace]
+    return run([*cmd, *args], timeout=timeout).stdout
+
+
+def test_helm_test_passes(settings: E2ESettings) -> None:
+    out = helm(settings, "test", settings.release, "--timeout", "5m")
+    assert "Succeeded" in out, out
+
+
+def test_upgrade_with_new_appendfsync_rolls_redis_and_keeps_data(
+    kubectl: Kubectl, settings: E2ESettings, rqueue_name: str, redis_session: RedisSession
+) -> None:
+    obj = kubectl.get("rqueue", rqueue_name)
+    assert obj is not None
+    old = jsonpath(obj, ".spec.persistence.appendfsync")
+    new = "always" if old != "always" else "everysec"
+    key = f"e2e:upgrade:{uuid.uuid4().hex[:8]}"
+    jobs = make_jobs(20, prefix="upgrade")
+    pod = f"{rqueue_name}-redis-0"
+    with redis_session as client:
+        client.lpush(key, *jobs)
+    before = kubectl.get("pod", pod)
+    assert before is not None
+
+    helm(
+        settings,
+        "upgrade",
+        settings.release,
+        str(settings.chart_dir),
+        "--reuse-values",
+        "--set",
+        f"{settings.appendfsync_key}={new}",
+        "--wait",
+        "--timeout",
+        "10m",
+    )
+    wait_for(
+        lambda: (
+            (o := kubectl.get("rqueue", rqueue_name)) is not None
+            and jsonpath(o, ".spec.persistence.appendfsync") == new
+        ),
+        timeout=60,
+        what=f"RedisQueue spec.persistence.appendfsync == {new}",
+    )
+    wait_pod_ready(kubectl, pod, settings.ready_timeout, not_uid=before["metadata"]["uid"])
+    wait_rqueue_ready(kubectl, rqueue_name, settings.ready_timeout)
+    with redis_session as client:
+        try:
+            assert client.config_get("appendfsync") == {"appendfsync": new}
+            assert list(reversed(client.lrange(key, 0, -1))) == jobs
+        finally:
+            client.delete(key)
+
+
+def test_uninstall_keeps_the_pvc(kubectl: Kubectl, settings: E2ESettings, rqueue_name: str) -> None:
+    pvc = f"data-{rqueue_name}-redis-0"
+    helm(settings, "uninstall", settings.release, "--wait", "--timeout", "5m")
+    wait_for(
+        lambda: (
+            kubectl.get("rqueue", rqueue_name) is None
+            and kubectl.get("statefulset", f"{rqueue_name}-redis") is None
+        ),
+        timeout=settings.ready_timeout,
+        what="the RedisQueue and its StatefulSet gone after helm uninstall",
+        interval=3,
+    )
+    claim = kubectl.get("pvc", pvc)
+    assert claim is not None, "helm uninstall deleted the Redis PVC"
+    assert not claim["metadata"].get("deletionTimestamp"), "PVC is being deleted"
