@@ -14,7 +14,6 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
-from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -29,11 +28,6 @@ from queue_exporter.settings import (
 )
 
 log = logging.getLogger("queue_exporter")
-
-
-def secrets_of(settings: ExporterSettings) -> list[str]:
-    """Every form of the password the process knows, for the log scrubber."""
-    return [s for s in (settings.password(), urlsplit(settings.redis_url).password) if s]
 
 
 async def serve(settings: ExporterSettings) -> int:
@@ -88,5 +82,5 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         print(f"queue-exporter: {error}", file=sys.stderr)
         return 2
-    configure_logging(settings.log_level, secrets_of(settings))
+    configure_logging(settings.log_level, settings.secrets())
     return asyncio.run(serve(settings))

@@ -1,7 +1,11 @@
 """The one way this package opens Redis: a shared async pool with the story's limits.
 
 Story values: at most 10 connections per process, 5 s connect and socket timeouts, responses
-decoded to ``str``. The pool is a *blocking* pool: when all 10 connections are busy (workers
+decoded to ``str``. Decoding uses ``surrogateescape`` so a payload that is not UTF-8 reaches
+the queue library as a string it can dead-letter (and re-encode byte for byte) instead of a
+``UnicodeDecodeError`` that would crash the worker or the scrape.
+
+The pool is a *blocking* pool: when all 10 connections are busy (workers
 parked in BRPOP, say) a caller waits up to the same 5 s for a free one instead of failing at
 once, which is what a bounded pool is for.
 
@@ -31,6 +35,7 @@ def create_client(settings: RedisSettings) -> Redis:
         "socket_connect_timeout": TIMEOUT_SECONDS,
         "socket_timeout": TIMEOUT_SECONDS,
         "decode_responses": True,
+        "encoding_errors": "surrogateescape",
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "client_name": "redis-queue-stack",
     }

@@ -144,6 +144,10 @@ class RedisSettings(BaseSettings):
             return self.redis_password_file.read_text().strip()
         return None
 
+    def secrets(self) -> list[str]:
+        """Every form of the password this process knows, for the log scrubber."""
+        return [s for s in (self.password(), urlsplit(self.redis_url).password) if s]
+
 
 class ExporterSettings(RedisSettings):
     """The exporter adds where to listen and how long a scrape may wait for Redis."""

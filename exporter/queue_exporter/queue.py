@@ -1,0 +1,262 @@
+"""Queue operations on a Redis list: push, pop, peek, depth, and reliable consumption.
+
+Order: producers ``LPUSH`` (left), consumers take from the right (``BRPOP``/``BLMOVE``), so a
+list is FIFO and ``LINDEX key -1`` is the next job; :meth:`JobQueue.peek` returns jobs in that
+processing order.
+
+Two ways to consume, by how much a crash may cost:
+
+* :meth:`JobQueue.pop` (``BRPOP``) is at-most-once: a worker that dies after the pop loses
+  the job. Fine for work that can be redone by other means.
+* :class:`ReliableConsumer` is at-least-once. ``claim`` moves the job atomically
+  (``BLMOVE``) from the queue into the worker's own list ``<queue>:processing:<worker-id>``;
+  ``ack`` removes it after the work is done. Liveness is a heartbeat key
+  ``<queue>:heartbeat:<worker-id>`` with a TTL (the lease), renewed on every claim and by
+  :meth:`ReliableConsumer.heartbeat` during long jobs; workers register in the set
+  ``<queue>:workers``. Any consumer, before claiming, runs one Lua script that moves every
+  job of a worker whose heartbeat has expired back to the *front* of the queue (in their
+  original order) and forgets that worker. Why this design: a per-worker list tells exactly
+  which jobs a dead worker held without parsing payloads, Redis expires the heartbeat for us
+  (no clocks compared between hosts), and the requeue is one atomic script, so two consumers
+  reaping at once cannot duplicate a job. A worker that stalls past its lease without
+  heart-beating has its job re-queued; its late ``ack`` then returns ``False``, and the job
+  may run twice: that is what at-least-once means, so make job handlers idempotent.
+
+Payloads that are not valid jobs go to the dead-letter list (default: ``enhancement:queue``
+-> ``enhancement:dlq``, otherwise ``<queue>:dlq``) wrapped with the reason, the source queue
+and the time. In the reliable path the move is one MULTI/EXEC (push to the DLQ + remove from
+processing), so a crash cannot lose the payload; in plain ``pop`` the payload was already
+removed by ``BRPOP``, consistent with that path's at-most-once contract.
+
+Redis connection and timeout errors are logged with the operation and queue as fields and
+re-raised as :class:`QueueUnavailableError`, so callers handle one exception type.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from queue_exporter.connection import TIMEOUT_SECONDS
+from queue_exporter.jobs import Job, Undecodable, dead_letter_entry, decode_job, encode_job, utc_now
+
+log = logging.getLogger(__name__)
+
+# Jobs of workers whose heartbeat key is gone go back to the right end of the queue (next to
+# be taken). LMOVE LEFT->RIGHT from the processing list puts the earliest-claimed job last,
+# i.e. first in line, so their relative order is kept.
+_REQUEUE_ORPHANS = """
+local moved = 0
+for _, worker in ipairs(redis.call('SMEMBERS', KEYS[2])) do
+  if redis.call('EXISTS', ARGV[2] .. worker) == 0 then
+    while redis.call('LMOVE', ARGV[1] .. worker, KEYS[1], 'LEFT', 'RIGHT') do
+      moved = moved + 1
+    end
+    redis.call('SREM', KEYS[2], worker)
+  end
+end
+return moved
+"""
+
+
+class QueueUnavailableError(Exception):
+    """Redis refused, dropped or did not answer a queue operation in time."""
+
+
+def dead_letter_name(queue: str) -> str:
+    """``enhancement:queue`` -> ``enhancement:dlq`` (the story's names), else ``<queue>:dlq``."""
+    base = queue.removesuffix(":queue")
+    return f"{base}:dlq"
+
+
+def _check_block(block_seconds: float) -> None:
+    # A block longer than the socket timeout would be cut by the client as a TimeoutError;
+    # 0 (block forever) would hang past every deadline in this project.
+    if not 0 < block_seconds < TIMEOUT_SECONDS:
+        raise ValueError(f"blocking timeout must be above 0 and below {TIMEOUT_SECONDS:g} s")
+
+
+def _text(reply: str | bytes) -> str:
+    """The pool decodes replies; this only narrows redis-py's ``str | bytes`` reply type."""
+    return reply if isinstance(reply, str) else reply.decode("utf-8", "surrogateescape")
+
+
+@contextmanager
+def _redis_errors(op: str, queue: str) -> Iterator[None]:
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError) as error:
+        log.error(
+            "redis unavailable",
+            extra={"op": op, "queue": queue, "error": f"{type(error).__name__}: {error}"},
+        )
+        raise QueueUnavailableError(f"{op} on {queue}: {error}") from error
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job held by a reliable consumer; ``raw`` is the exact stored text ``ack`` removes."""
+
+    job: Job
+    raw: str
+
+
+class JobQueue:
+    """One Redis list used as a FIFO job queue, plus its dead-letter list."""
+
+    def __init__(self, client: Redis, name: str, dead_letter: str | None = None) -> None:
+        self.client = client
+        self.name = name
+        self.dead_letter = dead_letter or dead_letter_name(name)
+
+    async def push(self, job: Job) -> int:
+        """Enqueue one job; returns the queue depth after the push."""
+        with _redis_errors("push", self.name):
+            return await self.client.lpush(self.name, encode_job(job))
+
+    async def push_many(self, jobs: Iterable[Job]) -> int:
+        """Enqueue jobs in one command, so they are consumed in the given order."""
+        payloads = [encode_job(job) for job in jobs]
+        with _redis_errors("push_many", self.name):
+            if not payloads:
+                return await self.client.llen(self.name)
+            return await self.client.lpush(self.name, *payloads)
+
+    async def pop(self, block_seconds: float = 1.0) -> Job | None:
+        """Take the next job (at-most-once), waiting up to ``block_seconds``; ``None`` if empty.
+
+        Undecodable payloads met on the way are dead-lettered and skipped.
+        """
+        _check_block(block_seconds)
+        while True:
+            with _redis_errors("pop", self.name):
+                reply = await self.client.brpop([self.name], timeout=block_seconds)
+            if reply is None:
+                return None
+            decoded = decode_job(_text(reply[1]))
+            if isinstance(decoded, Job):
+                return decoded
+            await self._dead_letter(decoded)
+
+    async def peek(self, count: int = 10) -> list[Job | Undecodable]:
+        """The next ``count`` jobs without removing them, next-to-be-processed first."""
+        if count < 1:
+            return []
+        with _redis_errors("peek", self.name):
+            raws = await self.client.lrange(self.name, -count, -1)
+        return [decode_job(_text(raw)) for raw in reversed(raws)]
+
+    async def depth(self) -> int:
+        """Jobs waiting (LLEN); jobs held by reliable consumers are not counted."""
+        with _redis_errors("depth", self.name):
+            return await self.client.llen(self.name)
+
+    async def _dead_letter(self, bad: Undecodable, processing: str | None = None) -> None:
+        """Store ``bad`` in the dead-letter list, removing it from ``processing`` atomically."""
+        entry = dead_letter_entry(bad.raw, bad.reason, self.name, utc_now())
+        with _redis_errors("dead_letter", self.name):
+            async with self.client.pipeline(transaction=True) as tx:
+                tx.lpush(self.dead_letter, entry)
+                if processing is not None:
+                    tx.lrem(processing, -1, bad.raw)
+                await tx.execute()
+        log.warning(
+            "undecodable payload moved to the dead-letter list",
+            extra={"queue": self.name, "dead_letter": self.dead_letter, "reason": bad.reason},
+        )
+
+    def consumer(
+        self, worker_id: str | None = None, lease_seconds: float = 30.0
+    ) -> ReliableConsumer:
+        return ReliableConsumer(self, worker_id or default_worker_id(), lease_seconds)
+
+
+def default_worker_id() -> str:
+    """Host, pid and a random suffix: unique even when a pod restarts with the same pid."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+class ReliableConsumer:
+    """At-least-once consumption for one worker (see the module docstring for the design)."""
+
+    def __init__(self, queue: JobQueue, worker_id: str, lease_seconds: float) -> None:
+        if lease_seconds <= TIMEOUT_SECONDS:
+            # The heartbeat must outlive the longest blocking claim, or an idle worker
+            # waiting in BLMOVE would look dead.
+            raise ValueError(f"lease_seconds must be above {TIMEOUT_SECONDS:g}")
+        self.queue = queue
+        self.worker_id = worker_id
+        self.lease_ms = int(lease_seconds * 1000)
+        self.processing = f"{queue.name}:processing:{worker_id}"
+        self._workers = f"{queue.name}:workers"
+        self._heartbeat = f"{queue.name}:heartbeat:{worker_id}"
+
+    async def heartbeat(self) -> None:
+        """Renew this worker's lease; call it more often than the lease during long jobs."""
+        with _redis_errors("heartbeat", self.queue.name):
+            async with self.queue.client.pipeline(transaction=True) as tx:
+                tx.set(self._heartbeat, "1", px=self.lease_ms)
+                tx.sadd(self._workers, self.worker_id)
+                await tx.execute()
+
+    async def requeue_orphans(self) -> int:
+        """Return the jobs of dead workers to the front of the queue; returns how many."""
+        client = self.queue.client
+        with _redis_errors("requeue", self.queue.name):
+            moved = int(
+                await client.eval(
+                    _REQUEUE_ORPHANS,
+                    2,
+                    self.queue.name,
+                    self._workers,
+                    f"{self.queue.name}:processing:",
+                    f"{self.queue.name}:heartbeat:",
+                )
+            )
+        if moved:
+            log.warning(
+                "re-queued jobs of dead workers", extra={"queue": self.queue.name, "jobs": moved}
+            )
+        return moved
+
+    async def claim(self, block_seconds: float = 1.0) -> Claim | None:
+        """Move the next job into this worker's processing list; ``None`` if none came."""
+        _check_block(block_seconds)
+        await self.heartbeat()
+        await self.requeue_orphans()
+        while True:
+            with _redis_errors("claim", self.queue.name):
+                reply = await self.queue.client.blmove(
+                    self.queue.name,
+                    self.processing,
+                    block_seconds,  # type: ignore[arg-type]  # Redis takes fractions; stubs say int
+                    "RIGHT",
+                    "LEFT",
+                )
+            if reply is None:
+                return None
+            raw = _text(reply)
+            decoded = decode_job(raw)
+            if isinstance(decoded, Job):
+                return Claim(decoded, raw)
+            await self.queue._dead_letter(decoded, processing=self.processing)
+
+    async def ack(self, claim: Claim) -> bool:
+        """Mark the job done. ``False``: it was no longer held (lease expired, re-queued)."""
+        with _redis_errors("ack", self.queue.name):
+            return bool(await self.queue.client.lrem(self.processing, -1, claim.raw))
+
+    async def release(self) -> int:
+        """Graceful stop: drop the lease and hand unfinished jobs back to the queue now."""
+        with _redis_errors("release", self.queue.name):
+            await self.queue.client.delete(self._heartbeat)
+        return await self.requeue_orphans()
