@@ -30,5 +30,9 @@ bench: setup
 e2e: setup
 	@scripts/e2e.sh
 
+# Both images, tagged with the chart's appVersion (charts/redis-queue/Chart.yaml, else 0.1.0).
+images: setup
+	@scripts/e2e.sh images
+
 clean:
 	rm -rf $(VENV) .tools data .run
