@@ -278,3 +278,55 @@ def scrape_config(target_port: int, interval: str = "1s") -> dict[str, Any]:
             }
         ],
     }
+
+
+@dataclass
+class RedisExporterProcess:
+    """Debian's ``prometheus-redis-exporter`` (oliver006/redis_exporter), for comparisons.
+
+    ``keys`` become ``-check-single-keys``, the per-key LLEN that our exporter's queue depths
+    are compared with. Listens on loopback only.
+    """
+
+    redis_url: str
+    keys: tuple[str, ...] = ()
+    port: int = field(default_factory=free_port)
+    extra_args: tuple[str, ...] = ()
+    binary: str = "prometheus-redis-exporter"
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    def command(self) -> list[str]:
+        args = [
+            self.binary,
+            f"-redis.addr={self.redis_url}",
+            f"-web.listen-address={LOOPBACK}:{self.port}",
+        ]
+        if self.keys:
+            args.append("-check-single-keys=" + ",".join(self.keys))
+        return args + list(self.extra_args)
+
+    def start(self, log_dir: Path) -> RedisExporterProcess:
+        self.log_path = log_dir / f"redis-exporter-{self.port}.log"
+        log = self.log_path.open("wb")
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        wait_until(self._live, what=f"{self.binary} on port {self.port} ({self.log_path})")
+        return self
+
+    def _live(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            log = self.log_path.read_text() if self.log_path else ""
+            raise RuntimeError(f"{self.binary} exited with {self.process.returncode}: {log}")
+        return port_open(self.port)
+
+    def get(self, path: str) -> tuple[int, str]:
+        return http_get(self.base_url + path)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=15)
