@@ -1,0 +1,1 @@
+"""Unit tests of the e2e helpers in tests/support/kube.py (no cluster needed)."""
