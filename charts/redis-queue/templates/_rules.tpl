@@ -1,0 +1,88 @@
+{{/*
+Prometheus rule groups: the alerts and the autoscaling recording rule. Rendered into the
+PrometheusRule (Prometheus Operator) and into a plain rule file in the "<fullname>-prometheus"
+ConfigMap, so both kinds of Prometheus evaluate the same text.
+*/}}
+{{- define "redis-queue.ruleGroups" -}}
+{{- $m := include "redis-queue.exporterMatchers" . -}}
+{{- $x := include "redis-queue.queueName" . -}}
+{{- $al := .Values.monitoring.alerts -}}
+{{- $anyAlert := false -}}
+{{- range $al }}{{ if .enabled }}{{ $anyAlert = true }}{{ end }}{{ end }}
+{{- if $anyAlert }}
+- name: {{ include "redis-queue.fullname" . }}.alerts
+  rules:
+{{- with $al.depthHigh }}{{ if .enabled }}
+    - alert: RedisQueueDepthHigh
+      expr: max by (namespace, service, queue) (redis_queue_depth{ {{- $m -}} }) > {{ .threshold }}
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ `Queue {{ $labels.queue }} holds {{ $value }} jobs` | quote }}
+        description: {{ printf "Queue {{ $labels.queue }} of RedisQueue %s in {{ $labels.namespace }} has held more than %v jobs for %s: workers are not keeping up (check the worker HPA and the workers' logs)." $x .threshold .for | quote }}
+{{- end }}{{ end }}
+{{- with $al.oldestJobTooOld }}{{ if .enabled }}
+    - alert: RedisQueueOldestJobTooOld
+      expr: max by (namespace, service, queue) (redis_queue_oldest_job_age_seconds{ {{- $m -}} }) > {{ .thresholdSeconds }}
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ `The next job in {{ $labels.queue }} has waited {{ $value }} seconds` | quote }}
+        description: {{ printf "The oldest job in queue {{ $labels.queue }} of RedisQueue %s in {{ $labels.namespace }} has waited longer than %v seconds: workers are stuck or absent." $x .thresholdSeconds | quote }}
+{{- end }}{{ end }}
+{{- with $al.redisDown }}{{ if .enabled }}
+    - alert: RedisQueueRedisDown
+      expr: max by (namespace, service) (redis_queue_up{ {{- $m -}} }) == 0
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ printf "Redis of RedisQueue %s does not answer PING" $x | quote }}
+        description: {{ printf "The exporter {{ $labels.service }} in {{ $labels.namespace }} reports redis_queue_up 0: producers cannot enqueue and workers cannot dequeue. Autoscaling holds the current workers meanwhile." | quote }}
+{{- end }}{{ end }}
+{{- with $al.aofWriteFailing }}{{ if .enabled }}
+    - alert: RedisQueueAOFWriteFailing
+      expr: min by (namespace, service) (redis_queue_aof_last_write_ok{ {{- $m -}} }) == 0
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ printf "Redis of RedisQueue %s cannot write its AOF" $x | quote }}
+        description: {{ printf "The last AOF write of RedisQueue %s in {{ $labels.namespace }} failed (disk full or read-only?): new jobs are not durable and Redis may refuse writes." $x | quote }}
+{{- end }}{{ end }}
+{{- with $al.keyError }}{{ if .enabled }}
+    - alert: RedisQueueKeyError
+      expr: max by (namespace, service, queue, error) (redis_queue_key_error{ {{- $m -}} }) > 0
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ `Queue key {{ $labels.queue }} is not a list ({{ $labels.error }})` | quote }}
+        description: {{ printf "The key {{ $labels.queue }} of RedisQueue %s holds a value that is not a list: producers and workers fail on it." $x | quote }}
+{{- end }}{{ end }}
+{{- with $al.exporterAbsent }}{{ if .enabled }}
+    - alert: RedisQueueExporterAbsent
+      expr: absent(redis_queue_up{ {{- $m -}} })
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ printf "No metrics from the exporter of RedisQueue %s" $x | quote }}
+        description: {{ printf "Prometheus has no redis_queue_up series from %s in %s: the exporter is down or not scraped, so depth alerts and autoscaling are blind." (include "redis-queue.exporterService" $) $.Release.Namespace | quote }}
+{{- end }}{{ end }}
+{{- end }}
+{{- if ne .Values.autoscaling.engine "none" }}
+- name: {{ include "redis-queue.fullname" . }}.autoscaling
+  rules:
+    - record: {{ include "redis-queue.signalRecord" . }}
+      expr: {{ include "redis-queue.signalRecordExpr" . | quote }}
+{{- end }}
+{{- end -}}
