@@ -1,0 +1,110 @@
+"""What the status timer reports: queue depths and AOF state read from Redis itself.
+
+The read is :func:`queue_exporter.snapshot.read_snapshot`, the same one the exporter uses, so
+``kubectl get rqueue`` and the ``redis_queue_depth`` metric agree. Redis being unreachable is a
+condition, never an exception out of the timer; and like the exporter, an unreachable Redis
+reports no depth at all rather than a made-up 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import AuthenticationError, RedisError
+
+from queue_exporter.snapshot import Snapshot, read_snapshot
+from queue_operator.conditions import Condition
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReport:
+    """Status fields to merge (``None`` removes a field) and the conditions they imply."""
+
+    fields: dict[str, Any] = field(default_factory=dict)
+    conditions: tuple[Condition, ...] = ()
+
+
+def report_from_snapshot(snapshot: Snapshot) -> StatusReport:
+    queues: list[dict[str, Any]] = []
+    for state in snapshot.queues:
+        entry: dict[str, Any] = {"name": state.name}
+        if state.depth is not None:
+            entry["depth"] = state.depth
+        if state.error is not None:
+            entry["error"] = state.error
+        queues.append(entry)
+    aof = snapshot.persistence
+    first = snapshot.queues[0].depth if snapshot.queues else None
+    if aof.loading:
+        ready = Condition("Ready", "False", "Loading", "Redis is loading its AOF into memory")
+    else:
+        ready = Condition("Ready", "True", "RedisAnswering", "Redis answers PING")
+    if not aof.aof_enabled:
+        persistence = Condition("PersistenceHealthy", "False", "AOFDisabled", "appendonly is off")
+    elif not aof.aof_last_write_ok:
+        persistence = Condition(
+            "PersistenceHealthy", "False", "AOFWriteFailed", "the last AOF write failed"
+        )
+    elif not aof.aof_last_rewrite_ok:
+        persistence = Condition(
+            "PersistenceHealthy", "False", "AOFRewriteFailed", "the last AOF rewrite failed"
+        )
+    else:
+        persistence = Condition("PersistenceHealthy", "True", "AOFHealthy", "AOF writes succeed")
+    return StatusReport(
+        fields={
+            "depth": first,
+            "queues": queues,
+            "aof": {
+                "enabled": aof.aof_enabled,
+                "lastWriteOk": aof.aof_last_write_ok,
+                "rewriteInProgress": aof.aof_rewrite_in_progress,
+            },
+        },
+        conditions=(ready, persistence),
+    )
+
+
+def report_unreachable(reason: str, message: str) -> StatusReport:
+    """No numbers when Redis cannot be read: stale or zero depths would mislead autoscaling."""
+    return StatusReport(
+        fields={"depth": None, "queues": None, "aof": None},
+        conditions=(
+            Condition("Ready", "False", reason, message),
+            Condition("PersistenceHealthy", "Unknown", reason, "Redis could not be read"),
+        ),
+    )
+
+
+async def probe_redis(
+    host: str, port: int, password: str | None, queues: Sequence[str], io_timeout: float
+) -> StatusReport:
+    """One bounded read; every failure becomes a report. No retries: the timer is the retry."""
+    client = Redis(
+        host=host,
+        port=port,
+        password=password,
+        socket_timeout=io_timeout,
+        socket_connect_timeout=io_timeout,
+        retry=Retry(NoBackoff(), 0),
+        single_connection_client=True,
+    )
+    try:
+        async with asyncio.timeout(io_timeout * 2):
+            snapshot = await read_snapshot(client, queues)
+    except AuthenticationError as exc:
+        return report_unreachable("AuthenticationFailed", f"{host}:{port}: {exc}")
+    except (RedisError, OSError, TimeoutError) as exc:
+        # redis-py's messages name host and port, never the password.
+        return report_unreachable(
+            "RedisUnreachable", f"{host}:{port}: {type(exc).__name__}: {exc}".rstrip(": ")
+        )
+    finally:
+        await client.aclose()
+    return report_from_snapshot(snapshot)

@@ -1,0 +1,66 @@
+"""KMock's Kubernetes emulator with the object bookkeeping Kopf relies on.
+
+KMock 0.8 stores objects as plain JSON and merges patches, but sets no ``uid``,
+``resourceVersion`` or ``generation``. Kopf guards its finalizer JSON patches with a ``test`` of
+``/metadata/resourceVersion`` and expects a failed test to come back as 422; the operator reports
+``observedGeneration`` and needs a uid for ownerReferences. This subclass fills those in, the
+way a real API server does, and nothing more: it still has no schema validation, no garbage
+collection and no label selectors (those are tested elsewhere).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp.web
+import jsonpatch
+import kmock
+from kmock._internal import enums, rendering  # noqa: PLC2701 - the hook KMock subclasses use
+
+Body = dict[str, Any]
+
+
+class KubernetesApiEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+    """Assigns uid / resourceVersion / generation and answers failed patch tests with 422."""
+
+    _versions = itertools.count(1)
+
+    def _live(self, request: rendering.Request) -> Body | None:
+        key = (request.resource, request.namespace, request.name)
+        if key not in self.objects or self.objects[key].deleted:
+            return None
+        raw: Body = self.objects[key].raw
+        return raw
+
+    async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        version = str(next(self._versions))
+        if request.resource is not None and request.action == enums.action.CREATE:
+            meta = request.data.setdefault("metadata", {})
+            meta.update(
+                uid=str(uuid.uuid4()),
+                resourceVersion=version,
+                generation=1,
+                creationTimestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            )
+        elif request.resource is not None and request.action == enums.action.UPDATE:
+            live = self._live(request)
+            if live is not None and isinstance(request.data, list):
+                try:
+                    jsonpatch.apply_patch(copy.deepcopy(live), request.data)
+                except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
+                    raise kmock.KubernetesError(status=422, reason="Invalid", message=str(exc))
+                request.data.append(
+                    {"op": "add", "path": "/metadata/resourceVersion", "value": version}
+                )
+            elif live is not None and isinstance(request.data, dict):
+                meta = request.data.setdefault("metadata", {})
+                meta["resourceVersion"] = version
+                spec = request.data.get("spec")
+                if request.subresource is None and spec is not None and spec != live.get("spec"):
+                    meta["generation"] = int(live["metadata"].get("generation", 1)) + 1
+        result: aiohttp.web.StreamResponse = await super()._handle(request)
+        return result
