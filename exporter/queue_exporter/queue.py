@@ -189,10 +189,8 @@ class ReliableConsumer:
     """At-least-once consumption for one worker (see the module docstring for the design)."""
 
     def __init__(self, queue: JobQueue, worker_id: str, lease_seconds: float) -> None:
-        if lease_seconds <= TIMEOUT_SECONDS:
-            # The heartbeat must outlive the longest blocking claim, or an idle worker
-            # waiting in BLMOVE would look dead.
-            raise ValueError(f"lease_seconds must be above {TIMEOUT_SECONDS:g}")
+        if lease_seconds <= 0:
+            raise ValueError("lease_seconds must be above 0")
         self.queue = queue
         self.worker_id = worker_id
         self.lease_ms = int(lease_seconds * 1000)
@@ -231,6 +229,10 @@ class ReliableConsumer:
     async def claim(self, block_seconds: float = 1.0) -> Claim | None:
         """Move the next job into this worker's processing list; ``None`` if none came."""
         _check_block(block_seconds)
+        if block_seconds * 1000 >= self.lease_ms:
+            # The lease must outlive the blocking wait, or an idle worker parked in BLMOVE
+            # would look dead and could have a job re-queued right after taking it.
+            raise ValueError("block_seconds must be shorter than the lease")
         await self.heartbeat()
         await self.requeue_orphans()
         while True:
@@ -247,6 +249,7 @@ class ReliableConsumer:
             raw = _text(reply)
             decoded = decode_job(raw)
             if isinstance(decoded, Job):
+                await self.heartbeat()  # the full lease starts when the job is held
                 return Claim(decoded, raw)
             await self.queue._dead_letter(decoded, processing=self.processing)
 
