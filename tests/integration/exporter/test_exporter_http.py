@@ -1,0 +1,201 @@
+"""The real queue-exporter over HTTP against a real Redis that is filled, killed and frozen."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+
+from redis.asyncio import Redis
+
+from queue_exporter.jobs import Job, encode_job
+from tests.integration.exporter.scrape import depth, depth_series, parse
+from tests.support.processes import ExporterProcess, RedisServer, free_port
+
+StartExporter = Callable[..., ExporterProcess]
+QUEUES = "enhancement:queue,enhancement:dlq,big:queue,missing:queue"
+
+
+def scrape(exporter: ExporterProcess) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    status, body = exporter.get("/metrics")
+    assert status == 200
+    return parse(body)
+
+
+def up(exporter: ExporterProcess) -> float:
+    return scrape(exporter)[("redis_queue_up", ())]
+
+
+async def test_exact_depths_including_a_missing_key_and_100k_items(
+    client: Redis, redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    for start in range(0, 100_000, 10_000):
+        await client.lpush("big:queue", *(f"job-{n}" for n in range(start, start + 10_000)))
+    await client.lpush("enhancement:queue", *("x" * 3))
+    await client.lpush("enhancement:dlq", "dead")
+    exporter = start_exporter(redis_server.url, queues=QUEUES)
+    samples = scrape(exporter)
+    assert depth_series(samples) == {
+        "enhancement:queue": 3.0,
+        "enhancement:dlq": 1.0,
+        "big:queue": 100_000.0,
+        "missing:queue": 0.0,  # a missing key is an empty list, as LLEN says
+    }
+    assert samples[("redis_queue_up", ())] == 1.0
+    assert samples[("redis_queue_aof_enabled", ())] == 1.0
+    assert samples[("redis_queue_aof_last_write_ok", ())] == 1.0
+    assert samples[("redis_queue_aof_rewrite_in_progress", ())] == 0.0
+    assert 0 < samples[("redis_queue_scrape_duration_seconds", ())] < 3
+    assert 0 < samples[("redis_queue_ping_seconds", ())] < 3
+
+
+async def test_oldest_job_age_comes_from_the_next_jobs_timestamp(
+    client: Redis, redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    old = Job(
+        tenant_id="t",
+        ticket_id="TKT-old",
+        description="waiting",
+        timestamp=datetime.now(UTC) - timedelta(seconds=120),
+    )
+    new = Job(tenant_id="t", ticket_id="TKT-new", description="fresh")
+    await client.lpush("enhancement:queue", encode_job(old), encode_job(new))
+    exporter = start_exporter(redis_server.url)
+    samples = scrape(exporter)
+    age = samples[("redis_queue_oldest_job_age_seconds", (("queue", "enhancement:queue"),))]
+    assert 120 <= age < 180
+    # An empty queue has no age series at all rather than a misleading 0.
+    assert ("redis_queue_oldest_job_age_seconds", (("queue", "enhancement:dlq"),)) not in samples
+
+
+def test_up_goes_to_zero_when_redis_dies_and_back_after_restart(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    redis_server.cli("LPUSH", "enhancement:queue", "a", "b")
+    exporter = start_exporter(redis_server.url)
+    assert depth(scrape(exporter), "enhancement:queue") == 2.0
+    assert exporter.get("/health/ready") == (
+        200,
+        json.dumps({"status": "ready", "redis": "connected"}),
+    )
+
+    redis_server.kill()
+    started = time.monotonic()
+    samples = scrape(exporter)
+    assert time.monotonic() - started < 3
+    assert samples[("redis_queue_up", ())] == 0.0
+    assert depth_series(samples) == {}  # no made-up zeros for the autoscaler
+    status, body = exporter.get("/health/ready")
+    assert status == 503
+    assert json.loads(body)["redis"] == "disconnected"
+    assert exporter.get("/health/live")[0] == 200
+
+    redis_server.start()
+    samples = scrape(exporter)
+    assert samples[("redis_queue_up", ())] == 1.0
+    assert depth(samples, "enhancement:queue") == 2.0  # AOF brought the jobs back
+    assert exporter.get("/health/ready")[0] == 200
+
+
+def test_frozen_redis_is_answered_within_the_deadline(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    exporter = start_exporter(redis_server.url, AI_AGENTS_SCRAPE_DEADLINE_SECONDS="1")
+    assert up(exporter) == 1.0
+    redis_server.pause()
+    try:
+        started = time.monotonic()
+        samples = scrape(exporter)
+        elapsed = time.monotonic() - started
+        # Generous bound: the point is "well before Prometheus' 10 s timeout", not a benchmark.
+        assert elapsed < 1 + 4, f"scrape took {elapsed:.1f}s with a 1s deadline"
+        assert samples[("redis_queue_up", ())] == 0.0
+        assert depth_series(samples) == {}
+        assert exporter.get("/health/ready")[0] == 503
+    finally:
+        redis_server.resume()
+    assert up(exporter) == 1.0
+
+
+def test_concurrent_scrapes_share_one_redis_read(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    """Eight scrapes arrive while Redis is frozen; after it thaws, Redis saw one read only."""
+    exporter = start_exporter(redis_server.url, AI_AGENTS_SCRAPE_DEADLINE_SECONDS="5")
+    assert up(exporter) == 1.0
+    redis_server.cli("CONFIG", "RESETSTAT")
+    redis_server.pause()
+    with ThreadPoolExecutor(8) as pool:
+        futures = [pool.submit(exporter.get, "/metrics") for _ in range(8)]
+        time.sleep(0.5)
+        redis_server.resume()
+        bodies = [f.result() for f in futures]
+    assert all(
+        status == 200 and parse(body)[("redis_queue_up", ())] == 1.0 for status, body in bodies
+    )
+    stats = redis_server.cli("INFO", "commandstats")
+    assert "cmdstat_ping:calls=1," in stats
+    assert "cmdstat_llen:calls=2," in stats  # one LLEN per configured queue, not per scrape
+
+
+def test_promtool_accepts_the_output(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    redis_server.cli("LPUSH", "enhancement:queue", "{}")
+    redis_server.cli("SET", "not:a:list", "x")
+    exporter = start_exporter(redis_server.url, queues="enhancement:queue,not:a:list")
+    for alive in (True, False):
+        status, body = exporter.get("/metrics")
+        assert status == 200
+        check = subprocess.run(
+            ["promtool", "check", "metrics"], input=body, capture_output=True, text=True
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+        if alive:
+            redis_server.kill()
+
+
+def test_a_non_list_key_is_reported_not_fatal(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    redis_server.cli("SET", "enhancement:queue", "oops")
+    redis_server.cli("LPUSH", "enhancement:dlq", "dead")
+    exporter = start_exporter(redis_server.url)
+    samples = scrape(exporter)
+    assert samples[("redis_queue_up", ())] == 1.0
+    assert (
+        samples[("redis_queue_key_error", (("error", "WRONGTYPE"), ("queue", "enhancement:queue")))]
+        == 1.0
+    )
+    assert depth_series(samples) == {"enhancement:dlq": 1.0}
+    scrape(exporter)  # logged once per change, not per scrape
+    assert exporter.log_path is not None
+    errors = [
+        json.loads(line)
+        for line in exporter.log_path.read_text().splitlines()
+        if '"queue key is not a list' in line
+    ]
+    assert len(errors) == 1
+    assert errors[0]["queue"] == "enhancement:queue"
+    assert errors[0]["level"] == "ERROR"
+    assert exporter.process is not None
+    assert exporter.process.poll() is None
+
+
+def test_starts_without_redis_and_stops_gracefully_on_sigterm(
+    start_exporter: StartExporter,
+) -> None:
+    exporter = start_exporter(f"redis://127.0.0.1:{free_port()}/0")
+    assert exporter.get("/health/live")[0] == 200
+    assert up(exporter) == 0.0
+    assert exporter.get("/health/ready")[0] == 503
+    status, page = exporter.get("/")
+    assert status == 200
+    assert 'href="/metrics"' in page
+    assert exporter.stop() == 0
+    assert exporter.log_path is not None
+    lines = [json.loads(line) for line in exporter.log_path.read_text().splitlines()]
+    assert lines[-1]["message"] == "shutting down"
