@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from typing import Any
 
 import pytest
 
@@ -174,7 +175,7 @@ def test_secret_value_decodes_base64() -> None:
 
 
 def test_reapplyable_drops_server_fields_and_keeps_helm_ownership() -> None:
-    live = {
+    live: dict[str, Any] = {
         "apiVersion": "queues.ai-agents.io/v1alpha1",
         "kind": "RedisQueue",
         "metadata": {

@@ -247,7 +247,7 @@ def test_environment_problem_walks_kind_cluster_and_release(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _script(tmp_path / "docker", "echo 27.0.0")
-    monkeypatch.setenv("PATH", f"{tmp_path}:/usr/bin:/bin")
+    monkeypatch.setenv("PATH", str(tmp_path))  # only the stand-ins, never a real kind
     assert kube.environment_problem(settings()) == "kind not found on PATH"
 
     _script(tmp_path / "kind", "echo other-cluster")
@@ -260,7 +260,7 @@ def test_environment_problem_walks_kind_cluster_and_release(
         "cluster context 'kind-rq-e2e' not reachable (connection refused)"
     )
 
-    _script(tmp_path / "kubectl", 'echo "$@" > "$(dirname "$0")/kubectl.args"; echo ok')
+    _script(tmp_path / "kubectl", 'echo "$@" > "${0%/*}/kubectl.args"; echo ok')
     _script(tmp_path / "helm", "echo 'Error: release: not found' >&2; exit 1")
     assert kube.environment_problem(settings()) == (
         "helm release 'redis-queue' not installed in namespace 'redis-queue-e2e' "
