@@ -1,0 +1,187 @@
+"""The console scripts as a person runs them: monitoring agreement, bad input, secrets."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.exporter.scrape import depth, parse
+from tests.support.processes import (
+    ExporterProcess,
+    PrometheusServer,
+    RedisServer,
+    scrape_config,
+    wait_until,
+)
+
+StartExporter = Callable[..., ExporterProcess]
+QUEUE = "enhancement:queue"
+
+
+def script(name: str) -> str:
+    return str(Path(sys.executable).with_name(name))
+
+
+def clean_env(**env: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AI_AGENTS_")}
+    return base | env
+
+
+def queuectl(server: RedisServer, *args: str, stdin: str = "") -> Any:
+    env = clean_env(AI_AGENTS_REDIS_URL=server.url)
+    if server.password:
+        env["AI_AGENTS_REDIS_PASSWORD"] = server.password
+    done = subprocess.run(
+        [script("queuectl"), *args], input=stdin, capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_redis_cli_queuectl_and_metrics_agree(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    """Story AC 6: the depth and order a person reads with redis-cli is what tools report."""
+    lines = "\n".join(
+        json.dumps({"tenant_id": "t", "ticket_id": f"TKT-{n}", "description": f"désc {n}"})
+        for n in range(7)
+    )
+    pushed = queuectl(redis_server, "push", stdin=lines)
+    assert pushed["depth"] == 7
+
+    exporter = start_exporter(redis_server.url)
+    llen = int(redis_server.cli("LLEN", QUEUE))
+    assert llen == 7
+    assert queuectl(redis_server, "depth") == {QUEUE: 7, "enhancement:dlq": 0}
+    assert depth(parse(exporter.get("/metrics")[1]), QUEUE) == 7.0
+
+    # LRANGE lists newest first (LPUSH side); processing order is its reverse, as peek shows.
+    listed = redis_server.cli("LRANGE", QUEUE, "0", "-1").splitlines()
+    next_first = [json.loads(raw)["job_id"] for raw in reversed(listed)]
+    assert [j["job_id"] for j in queuectl(redis_server, "peek", "--count", "7")["jobs"]] == (
+        next_first
+    )
+    assert next_first == pushed["pushed"]
+    assert json.loads(redis_server.cli("LINDEX", QUEUE, "-1"))["job_id"] == next_first[0]
+
+    popped = queuectl(redis_server, "pop")
+    assert popped["job"]["job_id"] == next_first[0]
+    assert popped["job"]["description"] == "désc 0"
+    stats = queuectl(redis_server, "stats")
+    assert stats["queues"][0] == {
+        "queue": QUEUE,
+        "depth": 6,
+        "oldest_job_age_seconds": stats["queues"][0]["oldest_job_age_seconds"],
+        "error": None,
+    }
+    assert stats["aof"]["enabled"] is True
+    assert redis_server.cli("LLEN", QUEUE) == "6"
+
+
+def test_prometheus_scrapes_the_right_depth(
+    redis_server: RedisServer,
+    start_exporter: StartExporter,
+    start_prometheus: Callable[..., PrometheusServer],
+) -> None:
+    for _ in range(3):
+        redis_server.cli("LPUSH", QUEUE, *[f"job-{n}" for n in range(14)])
+    exporter = start_exporter(redis_server.url)
+    prometheus = start_prometheus(scrape_config(exporter.port))
+
+    def depth_in_prometheus() -> bool:
+        result = prometheus.query(f'redis_queue_depth{{queue="{QUEUE}"}}')
+        return bool(result) and result[0]["value"][1] == "42"
+
+    wait_until(depth_in_prometheus, timeout=30, what="Prometheus to scrape depth 42")
+    assert prometheus.query("redis_queue_up")[0]["value"][1] == "1"
+
+
+@pytest.mark.parametrize(
+    ("env", "setting"),
+    [
+        ({"AI_AGENTS_REDIS_URL": "localhost:6379"}, "AI_AGENTS_REDIS_URL"),
+        ({"AI_AGENTS_QUEUES": ""}, "AI_AGENTS_QUEUES"),
+        ({"AI_AGENTS_EXPORTER_PORT": "70000"}, "AI_AGENTS_EXPORTER_PORT"),
+        ({"AI_AGENTS_SCRAPE_DEADLINE_SECONDS": "12"}, "AI_AGENTS_SCRAPE_DEADLINE_SECONDS"),
+        ({"AI_AGENTS_REDIS_PASSWORD_FILE": "/nonexistent/pw"}, "AI_AGENTS_REDIS_PASSWORD_FILE"),
+    ],
+)
+def test_invalid_settings_exit_2_with_one_clear_message(env: dict[str, str], setting: str) -> None:
+    done = subprocess.run(
+        [script("queue-exporter")], capture_output=True, text=True, env=clean_env(**env), timeout=30
+    )
+    assert done.returncode == 2
+    assert done.stdout == ""
+    message = done.stderr.strip()
+    assert message.startswith("queue-exporter: ")
+    assert setting in message
+    assert "Fix:" in message or "keep" in message or "file" in message
+    assert "Traceback" not in message
+
+
+def test_invalid_flag_value_exits_2_for_queuectl_too() -> None:
+    done = subprocess.run(
+        [script("queuectl"), "--redis-url", "http://h", "depth"],
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=30,
+    )
+    assert done.returncode == 2
+    assert "AI_AGENTS_REDIS_URL (--redis-url)" in done.stderr
+
+
+def test_password_never_appears_in_logs_or_errors(
+    tmp_path: Path, start_exporter: StartExporter
+) -> None:
+    password = "Pa55-never-logged"
+    server = RedisServer(data_dir=tmp_path / "auth", password=password).start()
+    try:
+        url_with_password = f"redis://:{password}@127.0.0.1:{server.port}/0"
+        by_env = start_exporter(
+            server.url, AI_AGENTS_REDIS_PASSWORD=password, AI_AGENTS_LOG_LEVEL="DEBUG"
+        )
+        by_url = start_exporter(url_with_password, AI_AGENTS_LOG_LEVEL="DEBUG")
+        wrong = start_exporter(server.url, AI_AGENTS_REDIS_PASSWORD=password + "-wrong")
+        for exporter in (by_env, by_url):
+            assert parse(exporter.get("/metrics")[1])[("redis_queue_up", ())] == 1.0
+        assert parse(wrong.get("/metrics")[1])[("redis_queue_up", ())] == 0.0
+        server.kill()
+        outputs = []
+        for exporter in (by_env, by_url, wrong):
+            body = exporter.get("/metrics")[1]
+            assert parse(body)[("redis_queue_up", ())] == 0.0
+            outputs += [body, exporter.get("/")[1]]
+        for exporter in (by_env, by_url, wrong):
+            exporter.stop()
+            assert exporter.log_path is not None
+            outputs.append(exporter.log_path.read_text())
+        bad = subprocess.run(
+            [script("queue-exporter")],
+            capture_output=True,
+            text=True,
+            env=clean_env(AI_AGENTS_REDIS_URL=url_with_password, AI_AGENTS_REDIS_PASSWORD="other"),
+            timeout=30,
+        )
+        assert bad.returncode == 2
+        down = subprocess.run(
+            [script("queuectl"), "depth"],
+            capture_output=True,
+            text=True,
+            env=clean_env(AI_AGENTS_REDIS_URL=url_with_password),
+            timeout=30,
+        )
+        assert down.returncode == 1
+        outputs += [bad.stderr, down.stderr, down.stdout]
+    finally:
+        server.kill()
+    joined = "\n".join(outputs)
+    assert "redis://:***@127.0.0.1" in joined  # the URL is logged, masked
+    assert password not in joined
