@@ -6,9 +6,10 @@
 #   scripts/e2e.sh images     docker build both images (what `make images` runs)
 #   scripts/e2e.sh cluster    create the kind cluster from kind-config.yaml, or reuse it
 #   scripts/e2e.sh load       kind load the images into the cluster
-#   scripts/e2e.sh prereqs    kube-prometheus-stack (+ kube-state-metrics), and
-#                             prometheus-adapter or KEDA, from their public Helm repositories
-#   scripts/e2e.sh install    the stand-in worker Deployment and the chart
+#   scripts/e2e.sh prereqs    kube-prometheus-stack (+ kube-state-metrics), and KEDA for
+#                             E2E_ENGINE=keda, from their public Helm repositories
+#   scripts/e2e.sh install    the stand-in worker Deployment, the chart, and for
+#                             prometheus-adapter the adapter with the chart's rule
 #   scripts/e2e.sh test       pytest -m e2e tests/e2e against the installed stack
 #   scripts/e2e.sh logs       collect diagnostics + `kind export logs` into .run/e2e/
 #   scripts/e2e.sh down       delete the kind cluster
@@ -91,16 +92,21 @@ cmd_load() {
     kind load docker-image --name "$KIND_CLUSTER" "$(image exporter)" "$(image operator)"
 }
 
+# The chart renders its prometheus-adapter rule as values for the prometheus-adapter chart,
+# in the ConfigMap "<fullname>-prometheus-adapter" (key values.yaml): install the adapter
+# with exactly that, as a user following the chart's NOTES would.
 adapter_rules_values() {
     if [ -n "${ADAPTER_VALUES:-}" ]; then
         echo "$ADAPTER_VALUES"
         return
     fi
-    # The chart ships its adapter rule as a values file for the prometheus-adapter chart.
-    local found
-    found=$(find "$CHART" manifests/autoscaling -name '*adapter*values*.yaml' 2>/dev/null | sort | head -n 1)
-    [ -n "$found" ] || die "no prometheus-adapter values file (*adapter*values*.yaml) in $CHART or manifests/autoscaling; set ADAPTER_VALUES"
-    echo "$found"
+    local cm out=$ARTIFACTS/prometheus-adapter-values.yaml
+    cm=$(kc get configmap --namespace "$E2E_NAMESPACE" \
+        --selector "app.kubernetes.io/instance=$E2E_RELEASE" -o name | grep -- '-prometheus-adapter$' | head -n 1)
+    [ -n "$cm" ] || die "the chart rendered no *-prometheus-adapter ConfigMap; set ADAPTER_VALUES"
+    kc get "$cm" --namespace "$E2E_NAMESPACE" -o jsonpath='{.data.values\.yaml}' >"$out"
+    [ -s "$out" ] || die "$cm has no values.yaml"
+    echo "$out"
 }
 
 version_flag() { [ -n "$1" ] && printf -- '--version=%s' "$1" || true; }
@@ -119,15 +125,7 @@ cmd_prereqs() {
         --namespace "$MONITORING_NAMESPACE" --create-namespace \
         --values "$VALUES/kube-prometheus-stack.yaml" --wait --timeout 10m
     case "$E2E_ENGINE" in
-        prometheus-adapter)
-            local rules
-            rules=$(adapter_rules_values)
-            log "prometheus-adapter with the chart's rule ($rules)"
-            # shellcheck disable=SC2046
-            hc upgrade --install prometheus-adapter prometheus-community/prometheus-adapter \
-                $(version_flag "$ADAPTER_VERSION") --namespace "$MONITORING_NAMESPACE" \
-                --values "$rules" --values "$VALUES/prometheus-adapter.yaml" --wait --timeout 5m
-            ;;
+        prometheus-adapter) ;;  # installed after the chart, from the chart's own rule
         keda)
             log "KEDA"
             # shellcheck disable=SC2046
@@ -149,6 +147,17 @@ cmd_install() {
     hc upgrade --install "$E2E_RELEASE" "$CHART" --namespace "$E2E_NAMESPACE" \
         --values "$VALUES/redis-queue.yaml" --set "autoscaling.engine=$E2E_ENGINE" \
         --wait --timeout 10m
+    if [ "$E2E_ENGINE" = prometheus-adapter ]; then
+        local rules
+        mkdir -p "$ARTIFACTS"
+        rules=$(adapter_rules_values)
+        log "prometheus-adapter with the chart's rule ($rules)"
+        # shellcheck disable=SC2046
+        hc upgrade --install prometheus-adapter prometheus-community/prometheus-adapter \
+            $(version_flag "$ADAPTER_VERSION") --namespace "$MONITORING_NAMESPACE" \
+            --values "$rules" --values "$VALUES/prometheus-adapter.yaml" --wait --timeout 5m
+    fi
+    hc list --all-namespaces
 }
 
 cmd_test() {

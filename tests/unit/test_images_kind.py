@@ -448,6 +448,82 @@ def test_e2e_chart_values_use_keys_the_chart_has() -> None:
     assert settings.queue in chart_values["redisQueue"]["queues"]
 
 
+def render_e2e_chart(helm: str, engine: str) -> list[dict[str, Any]]:
+    """The chart as scripts/e2e.sh installs it: the e2e values, the engine on the command line."""
+    binary = REPO_ROOT / ".tools" / "bin" / helm
+    if not binary.exists():
+        pytest.fail(f"{binary} missing: run `make setup`")
+    settings = E2ESettings.from_env({}, load_kind_config(KIND_CONFIG))
+    out = subprocess.run(
+        [
+            str(binary),
+            "template",
+            settings.release,
+            str(CHART_DIR),
+            "--namespace",
+            settings.namespace,
+            "--values",
+            str(E2E_VALUES / "redis-queue.yaml"),
+            "--set",
+            f"autoscaling.engine={engine}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    return [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+
+
+def only(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [doc for doc in docs if doc["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, got {len(found)}"
+    return found[0]
+
+
+@pytest.mark.parametrize("helm", ["helm3", "helm4"])
+@pytest.mark.parametrize("engine", ["prometheus-adapter", "keda"])
+def test_chart_renders_what_the_e2e_run_relies_on(helm: str, engine: str) -> None:
+    settings = E2ESettings.from_env({}, load_kind_config(KIND_CONFIG))
+    docs = render_e2e_chart(helm, engine)
+    rqueue = only(docs, "RedisQueue")
+    assert rqueue["spec"]["persistence"]["appendfsync"] == "everysec"
+    assert rqueue["spec"]["persistence"]["keepOnDelete"] is True  # the PVC tests need it
+    assert settings.queue in rqueue["spec"]["queues"]
+    only(docs, "ServiceMonitor")
+    only(docs, "PrometheusRule")
+    hooks = [
+        doc
+        for doc in docs
+        if doc["kind"] == "Pod"
+        and "test" in doc["metadata"].get("annotations", {}).get("helm.sh/hook", "")
+    ]
+    assert hooks, "`helm test` needs a test hook"
+    policy = json.dumps(only(docs, "NetworkPolicy"))
+    assert "redis-queue.ai-agents.io/client" in policy  # the stand-in worker's label
+    if engine == "prometheus-adapter":
+        hpa = only(docs, "HorizontalPodAutoscaler")
+        assert hpa["spec"]["scaleTargetRef"]["name"] == settings.worker
+        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 4)
+        assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 30
+        # scripts/e2e.sh installs prometheus-adapter with this ConfigMap's values.yaml.
+        adapter = [
+            doc
+            for doc in docs
+            if doc["kind"] == "ConfigMap"
+            and doc["metadata"]["name"].endswith("-prometheus-adapter")
+        ]
+        assert len(adapter) == 1
+        assert adapter[0]["metadata"]["labels"]["app.kubernetes.io/instance"] == settings.release
+        rules = yaml.safe_load(adapter[0]["data"]["values.yaml"])
+        assert rules["rules"]["external"], "no external-metrics rule for the adapter"
+    else:
+        scaled = only(docs, "ScaledObject")
+        assert scaled["spec"]["scaleTargetRef"]["name"] == settings.worker
+        assert not [doc for doc in docs if doc["kind"] == "HorizontalPodAutoscaler"]
+
+
 def test_stand_in_worker_matches_the_scale_target() -> None:
     worker = yaml.safe_load((REPO_ROOT / "tests" / "e2e" / "manifests" / "worker.yaml").read_text())
     settings = E2ESettings.from_env({}, load_kind_config(KIND_CONFIG))
