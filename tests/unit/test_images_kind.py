@@ -566,3 +566,26 @@ def test_docs_say_how_to_run_and_debug() -> None:
     text = (REPO_ROOT / "docs" / "e2e.md").read_text()
     for needle in ("make e2e", "kind export logs", "kubectl describe", "E2E_ENGINE", "internet"):
         assert needle in text, needle
+
+
+def test_e2e_jsonpath_evaluates_every_printer_column_of_the_crd() -> None:
+    """test_01 compares `kubectl get rqueue` cells with the object through these paths."""
+    from tests.support.kube import jsonpath, printer_columns
+
+    crds = list((CHART_DIR / "crds").glob("*.yaml"))
+    assert crds
+    crd = yaml.safe_load(crds[0].read_text())
+    columns = printer_columns(crd)
+    assert {c.header for c in columns} >= {"READY", "DEPTH", "ENDPOINT"}
+    obj = {
+        "metadata": {"creationTimestamp": "2024-01-01T00:00:00Z"},
+        "status": {
+            "depth": 3,
+            "endpoint": "rq-redis.ns.svc:6379",
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    }
+    values = {c.header: jsonpath(obj, c.json_path) for c in columns}
+    assert values["READY"] == "True"
+    assert values["DEPTH"] == 3
+    assert values["ENDPOINT"] == "rq-redis.ns.svc:6379"
