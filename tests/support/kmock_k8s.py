@@ -19,17 +19,19 @@ from typing import Any
 import aiohttp.web
 import jsonpatch
 import kmock
-from kmock._internal import enums, rendering  # noqa: PLC2701 - the hook KMock subclasses use
+from kmock._internal import enums, rendering
 
 Body = dict[str, Any]
 
 
-class KubernetesApiEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+class KubernetesApiEmulator(kmock.KubernetesEmulator):
     """Assigns uid / resourceVersion / generation and answers failed patch tests with 422."""
 
     _versions = itertools.count(1)
 
     def _live(self, request: rendering.Request) -> Body | None:
+        if request.resource is None or request.name is None:
+            return None
         key = (request.resource, request.namespace, request.name)
         if key not in self.objects or self.objects[key].deleted:
             return None
@@ -52,7 +54,9 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
                 try:
                     jsonpatch.apply_patch(copy.deepcopy(live), request.data)
                 except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
-                    raise kmock.KubernetesError(status=422, reason="Invalid", message=str(exc))
+                    raise kmock.KubernetesError(
+                        status=422, reason="Invalid", message=str(exc)
+                    ) from exc
                 request.data.append(
                     {"op": "add", "path": "/metadata/resourceVersion", "value": version}
                 )
