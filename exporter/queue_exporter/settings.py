@@ -135,8 +135,8 @@ class RedisSettings(BaseSettings):
     def password(self) -> str | None:
         """The password from the flag/env or the file; ``None`` means URL or no auth.
 
-        The file is read on each call so that a rotated Kubernetes Secret is picked up by the
-        next connection without a restart.
+        Read when the connection pool is created (process start): a rotated password needs a
+        restart, which a Kubernetes Secret change triggers through the checksum annotation.
         """
         if self.redis_password is not None:
             return self.redis_password.get_secret_value()
@@ -181,14 +181,14 @@ class ConfigError(Exception):
 def add_setting_flags(parser: argparse.ArgumentParser, model: type[RedisSettings]) -> None:
     """Add one flag per settings field; unset flags fall back to the environment."""
     for name, info in model.model_fields.items():
+        default = info.default
+        shown = ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(
             flag_name(name),
             dest=name,
             default=None,
             metavar=env_name(name),
-            help=f"{info.description} (env {env_name(name)}, default {info.default!r})"
-            if name != "redis_password"
-            else f"{info.description} (env {env_name(name)})",
+            help=f"{info.description} (env {env_name(name)}, default {shown})",
         )
 
 
