@@ -22,11 +22,10 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from queue_exporter.connection import create_client
-from queue_exporter.jobs import Job, Undecodable
+from queue_exporter.jobs import Job, Undecodable, decode_job
 from queue_exporter.logs import configure_logging
 from queue_exporter.queue import JobQueue, QueueUnavailableError
 from queue_exporter.settings import ConfigError, RedisSettings, add_setting_flags, load_settings
@@ -47,14 +46,10 @@ def parse_jobs(texts: Iterable[str]) -> list[Job]:
     """Jobs from JSON objects; ``job_id`` and ``timestamp`` are filled in when absent."""
     jobs = []
     for number, text in enumerate(texts, start=1):
-        try:
-            jobs.append(Job.model_validate_json(text))
-        except ValidationError as error:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'job'}: {e['msg']}"
-                for e in error.errors(include_url=False, include_input=False)
-            )
-            raise InputError(f"job {number}: {problems}") from None
+        decoded = decode_job(text)
+        if isinstance(decoded, Undecodable):
+            raise InputError(f"job {number}: {decoded.reason}")
+        jobs.append(decoded)
     return jobs
 
 
