@@ -1,0 +1,215 @@
+"""The chart's alerts under `promtool test rules` (each fires, and does not fire when it should
+not), and every metric the rules and queries name is one the real exporter publishes."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+import yaml
+
+from tests.support.helm import NAMESPACE, RELEASE, Helm, find, rule_groups
+from tests.support.processes import ExporterProcess, RedisServer
+
+QUEUE_NAME = f"{RELEASE}-redis-queue"
+SERVICE = f"{QUEUE_NAME}-exporter"
+TARGET = f'namespace="{NAMESPACE}",service="{SERVICE}",job="redis-queue",instance="x:9808"'
+VALUES = {"autoscaling": {"engine": "prometheus-adapter", "scaleTargetRef": {"name": "worker"}}}
+
+
+def _expand(template: str, labels: dict[str, str], value: str) -> str:
+    """The two template forms the chart's annotations use: {{ $labels.x }} and {{ $value }}."""
+    text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), template)
+    return text.replace("{{ $value }}", value)
+
+
+# alert -> (input series that make it fire, series that must not, eval time, labels, $value)
+CASES: dict[str, dict[str, Any]] = {
+    "RedisQueueDepthHigh": {
+        "fire": [(f'redis_queue_depth{{{TARGET},queue="enhancement:queue"}}', "150x30")],
+        "quiet": [(f'redis_queue_depth{{{TARGET},queue="enhancement:queue"}}', "100x30")],
+        "at": "11m",
+        "before": "9m",
+        "labels": {"queue": "enhancement:queue"},
+        "value": "150",
+    },
+    "RedisQueueOldestJobTooOld": {
+        "fire": [
+            (f'redis_queue_oldest_job_age_seconds{{{TARGET},queue="enhancement:queue"}}', "700x30")
+        ],
+        "quiet": [
+            (f'redis_queue_oldest_job_age_seconds{{{TARGET},queue="enhancement:queue"}}', "599x30")
+        ],
+        "at": "6m",
+        "before": "4m",
+        "labels": {"queue": "enhancement:queue"},
+        "value": "700",
+    },
+    "RedisQueueRedisDown": {
+        "fire": [(f"redis_queue_up{{{TARGET}}}", "0x30")],
+        "quiet": [(f"redis_queue_up{{{TARGET}}}", "1x30")],
+        "at": "3m",
+        "before": "1m",
+        "labels": {},
+        "value": "0",
+    },
+    "RedisQueueAOFWriteFailing": {
+        "fire": [(f"redis_queue_aof_last_write_ok{{{TARGET}}}", "0x30")],
+        "quiet": [(f"redis_queue_aof_last_write_ok{{{TARGET}}}", "1x30")],
+        "at": "2m",
+        "before": "30s",
+        "labels": {},
+        "value": "0",
+    },
+    "RedisQueueKeyError": {
+        "fire": [
+            (f'redis_queue_key_error{{{TARGET},queue="enhancement:dlq",error="WRONGTYPE"}}', "1x30")
+        ],
+        "quiet": [(f"redis_queue_up{{{TARGET}}}", "1x30")],
+        "at": "6m",
+        "before": "4m",
+        "labels": {"queue": "enhancement:dlq", "error": "WRONGTYPE"},
+        "value": "1",
+    },
+    "RedisQueueExporterAbsent": {
+        # Another RedisQueue's exporter in the same namespace does not count.
+        "fire": [(f'redis_queue_up{{namespace="{NAMESPACE}",service="other-exporter"}}', "1x30")],
+        "quiet": [(f"redis_queue_up{{{TARGET}}}", "1x30")],
+        "at": "6m",
+        "before": "4m",
+        "labels": {},
+        "value": "1",
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def groups() -> list[dict[str, Any]]:
+    manifests = Helm.named("helm4").template(
+        values={**VALUES, "monitoring": {"prometheusRule": {"enabled": True}}}
+    )
+    return rule_groups(manifests)
+
+
+def _alerts(groups: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
+
+
+def test_every_alert_has_a_case(groups: list[dict[str, Any]]) -> None:
+    assert set(_alerts(groups)) == set(CASES)
+
+
+@pytest.mark.parametrize("alert", sorted(CASES))
+def test_promtool_alert_fires_and_stays_quiet(
+    alert: str, groups: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    case = CASES[alert]
+    rule = _alerts(groups)[alert]
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": groups}))
+    labels = {
+        "alertname": alert,
+        "namespace": NAMESPACE,
+        "service": SERVICE,
+        **case["labels"],
+        **rule["labels"],
+    }
+    exp_labels = {k: v for k, v in labels.items() if k != "alertname"}
+    annotations = {k: _expand(v, labels, case["value"]) for k, v in rule["annotations"].items()}
+    series = lambda pairs: [{"series": s, "values": v} for s, v in pairs]  # noqa: E731
+    tests = {
+        "rule_files": [str(rules_file)],
+        "evaluation_interval": "30s",
+        "tests": [
+            {
+                "interval": "30s",
+                "input_series": series(case["fire"]),
+                "alert_rule_test": [
+                    {"eval_time": case["before"], "alertname": alert, "exp_alerts": []},
+                    {
+                        "eval_time": case["at"],
+                        "alertname": alert,
+                        "exp_alerts": [{"exp_labels": exp_labels, "exp_annotations": annotations}],
+                    },
+                ],
+            },
+            {
+                "interval": "30s",
+                "input_series": series(case["quiet"]),
+                "alert_rule_test": [
+                    {"eval_time": case["at"], "alertname": alert, "exp_alerts": []}
+                ],
+            },
+        ],
+    }
+    test_file = tmp_path / "test.yaml"
+    test_file.write_text(yaml.safe_dump(tests))
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout + result.stderr
+    # Promtool itself would notice a wrong expectation (not a test that cannot fail):
+    wrong = yaml.safe_load(test_file.read_text())
+    wrong["tests"][1]["alert_rule_test"][0]["exp_alerts"] = [{"exp_labels": exp_labels}]
+    test_file.write_text(yaml.safe_dump(wrong))
+    failing = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60
+    )
+    assert failing.returncode != 0
+
+
+def _metric_names(exposition: str) -> set[str]:
+    return {
+        line.split("{")[0].split(" ")[0]
+        for line in exposition.splitlines()
+        if line and not line.startswith("#")
+    }
+
+
+def test_rules_and_queries_use_the_exporters_real_metric_names(
+    groups: list[dict[str, Any]],
+    redis_server: RedisServer,
+    start_exporter: Callable[..., ExporterProcess],
+) -> None:
+    client = redis.Redis.from_url(redis_server.url)
+    client.lpush("enhancement:queue", '{"job_id":"a","timestamp":"2025-01-01T00:00:00Z"}')
+    client.set("enhancement:dlq", "not a list")  # makes the exporter publish redis_queue_key_error
+    client.close()
+    exporter = start_exporter(redis_server.url)
+    status, body = exporter.get("/metrics")
+    assert status == 200
+    published = _metric_names(body)
+    redis_server.kill()
+    status, down = exporter.get("/metrics")
+    assert status == 200
+    published |= _metric_names(down)
+
+    keda = Helm.named("helm4").template(
+        values={"autoscaling": {**VALUES["autoscaling"], "engine": "keda"}}
+    )
+    texts = [r["expr"] for g in groups for r in g["rules"]]
+    texts += [t["metadata"]["query"] for t in find(keda, "ScaledObject")["spec"]["triggers"][:1]]
+    used = {
+        name
+        for text in texts
+        for name in re.findall(r"(?<![\w:])(redis_queue_[a-z_]+)(?![\w:])", text)
+    }
+    assert used >= {
+        "redis_queue_depth",
+        "redis_queue_up",
+        "redis_queue_oldest_job_age_seconds",
+        "redis_queue_aof_last_write_ok",
+        "redis_queue_key_error",
+    }
+    assert used <= published, f"not published by the exporter: {used - published}"
+    # Labels the rules rely on exist on the real series.
+    assert 'redis_queue_depth{queue="enhancement:queue"}' in body
+    assert re.search(r'redis_queue_key_error\{queue="enhancement:dlq",error="[^"]+"\}', body) or (
+        re.search(r'redis_queue_key_error\{error="[^"]+",queue="enhancement:dlq"\}', body)
+    )
