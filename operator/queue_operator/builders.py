@@ -173,7 +173,7 @@ def build_statefulset(
     """One Redis with its AOF on a PVC; checksums in the pod template roll it on change."""
     claim_spec: Manifest = {
         "accessModes": ["ReadWriteOnce"],
-        "resources": {"requests": {"storage": str(spec.persistence.size)}},
+        "resources": {"requests": {"storage": spec.persistence.size}},
     }
     if spec.persistence.storage_class_name:
         claim_spec["storageClassName"] = spec.persistence.storage_class_name

@@ -98,7 +98,7 @@ def storage_refusal(
     claim = _claim(live_statefulset)
     live_size = str(claim.get("resources", {}).get("requests", {}).get("storage", "0"))
     wanted = spec.persistence
-    if parse_quantity(str(wanted.size)) < parse_quantity(live_size):
+    if parse_quantity(wanted.size) < parse_quantity(live_size):
         return RefusedChange(
             "StorageShrinkRefused",
             f"persistence.size {wanted.size} is smaller than the existing volume ({live_size}); "
@@ -106,7 +106,7 @@ def storage_refusal(
             f"{live_size} or larger.",
         )
     live_class = str(claim.get("storageClassName", ""))
-    if parse_quantity(str(wanted.size)) > parse_quantity(live_size) or (
+    if parse_quantity(wanted.size) > parse_quantity(live_size) or (
         wanted.storage_class_name != live_class
     ):
         return RefusedChange(

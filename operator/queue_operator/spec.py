@@ -20,6 +20,8 @@ from pydantic.alias_generators import to_camel
 # Kubernetes resource quantities, restricted to the forms that make sense for sizes and
 # resource amounts (no negative values, no exponent notation).
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
+# A volume size: a whole, non-zero number of bytes, so the CRD can refuse "0" by pattern alone.
+SIZE_PATTERN = r"^[1-9][0-9]*(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 # Redis memory sizes as redis.conf accepts them: plain bytes or a k/kb/m/mb/g/gb suffix.
 REDIS_MEMORY_PATTERN = r"^(0|[1-9][0-9]*([kKmMgG][bB]?)?)$"
 # Queue key names: what producers and workers use; no spaces or glob characters.
@@ -85,25 +87,19 @@ PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 
 
 class _Model(BaseModel):
-    """camelCase on the wire, snake_case in Python, unknown fields rejected, immutable."""
+    """camelCase on the wire, snake_case in Python, unknown fields rejected, immutable, and
+    strict types: the API server would refuse ``enabled: "yes"``, so the model does too."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
     )
 
 
 class Persistence(_Model):
     appendfsync: AppendFsync = "everysec"
-    size: Quantity = "1Gi"
+    size: Annotated[str, Field(pattern=SIZE_PATTERN)] = "1Gi"
     storage_class_name: str = ""
     keep_on_delete: bool = True
-
-    @field_validator("size")
-    @classmethod
-    def _positive(cls, value: str) -> str:
-        if parse_quantity(value) <= 0:
-            raise ValueError("persistence.size must be greater than zero")
-        return value
 
 
 class Memory(_Model):
@@ -139,8 +135,8 @@ class Toleration(_Model):
     toleration_seconds: int | None = None
 
     def as_manifest(self) -> dict[str, Any]:
-        """Only the fields that were set, so the live object compares equal to what we send."""
-        return self.model_dump(by_alias=True, exclude_defaults=True)
+        """Exactly the fields the user wrote, so the live object compares equal to what we send."""
+        return self.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
 
 
 class Scheduling(_Model):

@@ -1,0 +1,106 @@
+"""The status read and the generated redis.conf against a real redis-server on loopback."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from queue_operator.redis_conf import DATA_DIR, render_redis_conf
+from queue_operator.spec import parse_spec
+from queue_operator.status import probe_redis
+from tests.support.processes import LOOPBACK, RedisServer, free_port, wait_until
+
+QUEUES = ["enhancement:queue", "enhancement:dlq"]
+
+
+async def test_probe_reports_true_depths_and_aof(redis_server: RedisServer) -> None:
+    for job in range(5):
+        redis_server.cli("LPUSH", "enhancement:queue", f'{{"job_id": "{job}"}}')
+    redis_server.cli("LPUSH", "enhancement:dlq", "{}")
+    report = await probe_redis(LOOPBACK, redis_server.port, None, QUEUES, io_timeout=1.0)
+    assert report.fields["depth"] == 5
+    assert report.fields["queues"] == [
+        {"name": "enhancement:queue", "depth": 5},
+        {"name": "enhancement:dlq", "depth": 1},
+    ]
+    assert report.fields["aof"]["enabled"] is True
+    assert {c.type: c.status for c in report.conditions} == {
+        "Ready": "True",
+        "PersistenceHealthy": "True",
+    }
+
+
+async def test_probe_reports_aof_off(redis_server: RedisServer) -> None:
+    redis_server.cli("CONFIG", "SET", "appendonly", "no")
+    report = await probe_redis(LOOPBACK, redis_server.port, None, QUEUES, io_timeout=1.0)
+    persistence = report.conditions[1]
+    assert (persistence.status, persistence.reason) == ("False", "AOFDisabled")
+
+
+async def test_probe_reports_redis_down_as_a_condition(redis_server: RedisServer) -> None:
+    redis_server.kill()
+    report = await probe_redis(LOOPBACK, redis_server.port, None, QUEUES, io_timeout=1.0)
+    ready = report.conditions[0]
+    assert (ready.status, ready.reason) == ("False", "RedisUnreachable")
+    assert report.fields["depth"] is None
+
+
+async def test_probe_of_a_frozen_redis_is_bounded(redis_server: RedisServer) -> None:
+    redis_server.pause()
+    try:
+        started = time.monotonic()
+        report = await probe_redis(LOOPBACK, redis_server.port, None, QUEUES, io_timeout=0.5)
+        assert time.monotonic() - started < 2.0
+        assert report.conditions[0].reason == "RedisUnreachable"
+    finally:
+        redis_server.resume()
+
+
+async def test_probe_with_a_wrong_password_says_so(tmp_path: Path) -> None:
+    server = RedisServer(data_dir=tmp_path / "redis", password="right").start()
+    try:
+        report = await probe_redis(LOOPBACK, server.port, "wrong", QUEUES, io_timeout=1.0)
+        assert report.conditions[0].reason == "AuthenticationFailed"
+        assert "wrong" not in report.conditions[0].message
+        good = await probe_redis(LOOPBACK, server.port, "right", QUEUES, io_timeout=1.0)
+        assert good.conditions[0].status == "True"
+    finally:
+        server.kill()
+
+
+def test_generated_redis_conf_runs_a_real_redis(tmp_path: Path) -> None:
+    """Redis accepts the file as written, with the password on the command line as in the pod."""
+    spec = parse_spec("jobs", {"persistence": {"appendfsync": "always"}})
+    port = free_port()
+    data = tmp_path / "data"
+    data.mkdir()
+    # Only what a pod provides differently is changed: loopback, a free port, a temp data dir.
+    conf = tmp_path / "redis.conf"
+    conf.write_text(render_redis_conf(spec).replace(f"dir {DATA_DIR}\n", f"dir {data}\n"))
+    process = subprocess.Popen(
+        [
+            "redis-server",
+            str(conf),
+            "--requirepass",
+            "pw with space",
+            "--port",
+            str(port),
+            "--bind",
+            LOOPBACK,
+            "--dir",
+            str(data),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        server = RedisServer(data_dir=data, port=port, password="pw with space")
+        wait_until(server.answers_ping, what="redis-server with the generated config")
+        assert server.cli("CONFIG", "GET", "appendfsync").splitlines() == ["appendfsync", "always"]
+        assert server.cli("CONFIG", "GET", "maxmemory-policy").splitlines()[1] == "noeviction"
+        assert server.cli("CONFIG", "GET", "aof-load-truncated").splitlines()[1] == "yes"
+        without_password = RedisServer(data_dir=data, port=port)
+        assert "NOAUTH" in without_password.cli("LLEN", "enhancement:queue")
+    finally:
+        process.kill()
+        process.wait(timeout=10)

@@ -1,0 +1,89 @@
+"""Conditions bookkeeping and the status derived from a Redis snapshot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from queue_exporter.snapshot import PersistenceState, QueueState, Snapshot
+from queue_operator.conditions import Condition, merge_conditions
+from queue_operator.status import report_from_snapshot, report_unreachable
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def test_transition_time_moves_only_when_status_flips() -> None:
+    first = merge_conditions([], [Condition("Ready", "False", "RedisUnreachable", "down")], T0)
+    same = merge_conditions(first, [Condition("Ready", "False", "RedisUnreachable", "still")], T1)
+    assert same[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
+    assert same[0]["message"] == "still"
+    flipped = merge_conditions(same, [Condition("Ready", "True", "RedisAnswering")], T1)
+    assert flipped[0]["lastTransitionTime"] == "2026-01-02T00:00:00Z"
+
+
+def test_other_conditions_are_kept_in_a_stable_order() -> None:
+    current = merge_conditions(
+        [], [Condition("Degraded", "False", "Reconciled"), Condition("Ready", "True", "Up")], T0
+    )
+    merged = merge_conditions(current, [Condition("PersistenceHealthy", "True", "AOFHealthy")], T1)
+    assert [c["type"] for c in merged] == ["Ready", "PersistenceHealthy", "Degraded"]
+
+
+def snapshot(**persistence: bool) -> Snapshot:
+    state = {
+        "aof_enabled": True,
+        "aof_last_write_ok": True,
+        "aof_rewrite_in_progress": False,
+        "aof_last_rewrite_ok": True,
+        "loading": False,
+        **persistence,
+    }
+    return Snapshot(
+        queues=(
+            QueueState("enhancement:queue", 7, None),
+            QueueState("bad", None, None, error="WRONGTYPE"),
+        ),
+        persistence=PersistenceState(**state),
+        ping_seconds=0.001,
+        taken_at=T0,
+    )
+
+
+def test_report_from_a_healthy_snapshot() -> None:
+    report = report_from_snapshot(snapshot())
+    assert report.fields["depth"] == 7
+    assert report.fields["queues"] == [
+        {"name": "enhancement:queue", "depth": 7},
+        {"name": "bad", "error": "WRONGTYPE"},
+    ]
+    assert report.fields["aof"] == {
+        "enabled": True,
+        "lastWriteOk": True,
+        "rewriteInProgress": False,
+    }
+    assert [(c.type, c.status) for c in report.conditions] == [
+        ("Ready", "True"),
+        ("PersistenceHealthy", "True"),
+    ]
+
+
+def test_aof_failures_and_loading_are_conditions() -> None:
+    cases = {
+        "AOFDisabled": {"aof_enabled": False},
+        "AOFWriteFailed": {"aof_last_write_ok": False},
+        "AOFRewriteFailed": {"aof_last_rewrite_ok": False},
+    }
+    for reason, state in cases.items():
+        persistence = report_from_snapshot(snapshot(**state)).conditions[1]
+        assert (persistence.status, persistence.reason) == ("False", reason)
+    ready = report_from_snapshot(snapshot(loading=True)).conditions[0]
+    assert (ready.status, ready.reason) == ("False", "Loading")
+
+
+def test_unreachable_reports_no_numbers() -> None:
+    report = report_unreachable("RedisUnreachable", "connection refused")
+    assert report.fields == {"depth": None, "queues": None, "aof": None}
+    assert [(c.type, c.status) for c in report.conditions] == [
+        ("Ready", "False"),
+        ("PersistenceHealthy", "Unknown"),
+    ]
