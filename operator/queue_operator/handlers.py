@@ -9,21 +9,18 @@ their outcomes to Kopf's retry semantics, status conditions and Events.
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
-from collections.abc import Iterable
-from datetime import UTC, datetime
 from typing import Any
 
 import kopf
 
-from queue_operator.builders import secret_ref
-from queue_operator.conditions import Condition, merge_conditions
+from queue_operator.conditions import Condition
 from queue_operator.config import OperatorConfig
 from queue_operator.kube import ApiError, KubeApi
 from queue_operator.naming import GROUP, PLURAL, VERSION, Owner
-from queue_operator.reconcile import MissingSecret, RefusedChange, reconcile
-from queue_operator.spec import RedisQueueSpec, parse_spec
+from queue_operator.reconcile import MissingSecret, RefusedChange, read_password, reconcile
+from queue_operator.reporting import write_status
+from queue_operator.spec import parse_spec
 from queue_operator.status import StatusReport, probe_redis, report_unreachable
 
 RESOURCE = (GROUP, VERSION, PLURAL)
@@ -34,29 +31,6 @@ def _lock(memo: kopf.Memo) -> asyncio.Lock:
     timers run concurrently, and each rewrites the whole conditions list."""
     lock: asyncio.Lock = memo.setdefault("queue_operator_lock", asyncio.Lock())
     return lock
-
-
-async def write_status(
-    api: KubeApi,
-    owner: Owner,
-    conditions: Iterable[Condition],
-    fields: dict[str, Any] | None = None,
-) -> None:
-    """Merge conditions into the freshest status (not the handler's possibly stale body)."""
-    live = await api.get_queue(owner.namespace, owner.name)
-    if live is None:
-        return  # deleted meanwhile; nothing to report on
-    current = live.get("status", {}).get("conditions", [])
-    status = dict(fields or {})
-    status["conditions"] = merge_conditions(current, conditions, datetime.now(UTC))
-    await api.patch_queue_status(owner.namespace, owner.name, status)
-
-
-async def read_password(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> str | None:
-    name, key = secret_ref(owner, spec)
-    secret = await api.get("v1", "Secret", owner.namespace, name)
-    encoded = (secret or {}).get("data", {}).get(key)
-    return base64.b64decode(encoded).decode() if encoded else None
 
 
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:

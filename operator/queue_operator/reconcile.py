@@ -10,6 +10,7 @@ before anything is written.
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import json
@@ -160,3 +161,11 @@ async def reconcile(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> Outcome
         if await api.delete(api_version, kind, owner.namespace, name):
             outcome.deleted.append(f"{kind}/{name}")
     return outcome
+
+
+async def read_password(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> str | None:
+    """The password in clear, for the status timer's own connection to Redis."""
+    name, key = secret_ref(owner, spec)
+    secret = await api.get("v1", "Secret", owner.namespace, name)
+    encoded = (secret or {}).get("data", {}).get(key)
+    return base64.b64decode(encoded).decode() if encoded else None
