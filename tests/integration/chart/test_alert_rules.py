@@ -121,7 +121,10 @@ def test_promtool_alert_fires_and_stays_quiet(
     }
     exp_labels = {k: v for k, v in labels.items() if k != "alertname"}
     annotations = {k: _expand(v, labels, case["value"]) for k, v in rule["annotations"].items()}
-    series = lambda pairs: [{"series": s, "values": v} for s, v in pairs]  # noqa: E731
+
+    def series(pairs: list[tuple[str, str]]) -> list[dict[str, str]]:
+        return [{"series": s, "values": v} for s, v in pairs]
+
     tests = {
         "rule_files": [str(rules_file)],
         "evaluation_interval": "30s",

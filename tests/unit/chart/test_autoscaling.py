@@ -16,7 +16,10 @@ from tests.unit.chart.k8s_labels import selector_errors
 
 
 def _record(manifests: list[dict[str, Any]]) -> dict[str, Any]:
-    (rule,) = [r for g in rule_groups(manifests) for r in g["rules"] if "record" in r]
+    rules: list[dict[str, Any]] = [
+        r for g in rule_groups(manifests) for r in g["rules"] if "record" in r
+    ]
+    (rule,) = rules
     return rule
 
 

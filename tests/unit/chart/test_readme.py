@@ -9,7 +9,9 @@ from tests.support.helm import CHART
 
 def documented_keys() -> list[str]:
     """Dotted paths of the keys values.yaml documents with a `# --` comment."""
-    keys, stack, pending = [], [], False
+    keys: list[str] = []
+    stack: list[str] = []
+    pending = False
     for line in (CHART / "values.yaml").read_text().splitlines():
         if re.match(r"^\s*# -- ", line):
             pending = True
