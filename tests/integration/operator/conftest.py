@@ -144,7 +144,7 @@ async def cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncItera
         yield Cluster(api=api, kubeconfig=kubeconfig)
 
 
-RunOperator = Callable[[OperatorConfig], Awaitable[KopfRunner]]
+RunOperator = Callable[..., Awaitable[KopfRunner]]
 
 
 @pytest.fixture
@@ -152,11 +152,11 @@ async def run_operator() -> AsyncIterator[RunOperator]:
     """Start the operator in a thread (KopfRunner blocks); stop it at teardown."""
     runners: list[KopfRunner] = []
 
-    async def start(config: OperatorConfig) -> KopfRunner:
+    async def start(config: OperatorConfig, scope: tuple[str, ...] = ("-A",)) -> KopfRunner:
         registry = kopf.OperatorRegistry()
         register(registry, config)
         runner = KopfRunner(
-            ["run", "--standalone", "--all-namespaces", "--verbose"],
+            ["run", "--standalone", *scope, "--verbose"],
             registry=registry,
             timeout=30,
         )

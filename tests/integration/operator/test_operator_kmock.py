@@ -12,6 +12,8 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from queue_operator.naming import API_VERSION, CONFIG_CHECKSUM
 from tests.integration.operator.conftest import (
     Cluster,
@@ -42,10 +44,11 @@ def sts_checksum(cluster: Cluster) -> str | None:
     return value
 
 
+@pytest.mark.parametrize("scope", [("-A",), ("-n", "queues")], ids=["cluster-wide", "namespaced"])
 async def test_create_builds_every_child_owned_by_the_queue(
-    cluster: Cluster, run_operator: RunOperator
+    cluster: Cluster, run_operator: RunOperator, scope: tuple[str, ...]
 ) -> None:
-    await run_operator(fast_config())
+    await run_operator(fast_config(), scope)
     created = await cluster.create_queue("jobs", {"persistence": {"size": "2Gi"}})
     uid = created["metadata"]["uid"]
 
