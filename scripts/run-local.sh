@@ -202,7 +202,7 @@ Local stack is running. Ctrl-C stops everything.
   Data               $DATA_DIR/redis (AOF), $DATA_DIR/prometheus
 
 Push a job:
-  $QCTL push $QUEUE '{"tenant_id": "t1", "ticket_id": "T-1", "description": "try me", "priority": "normal"}'
+  $QCTL push --queue $QUEUE '{"tenant_id": "t1", "ticket_id": "T-1", "description": "try me", "priority": "normal"}'
 
 Watch the queue with redis-cli:
 EOF

@@ -195,7 +195,21 @@ def test_local_stack_serves_queue_depth_and_stops_cleanly(local_stack: LocalStac
     ):
         assert needle in text, f"{needle!r} missing from:\n{text}"
 
-    # Push jobs the way a person would, with queuectl.
+    # The example push line the script printed works as printed (from the repo root) ...
+    example = [line for line in text.splitlines() if "queuectl push" in line]
+    assert len(example) == 1, text
+    env_without_url = {k: v for k, v in stack.env().items() if k != "AI_AGENTS_REDIS_URL"}
+    printed = subprocess.run(
+        ["bash", "-c", example[0].strip()],
+        cwd=ROOT,
+        env=env_without_url,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert printed.returncode == 0, f"{example[0]!r}: {printed.stderr}"
+
+    # ... and so does pushing more jobs, the way a person would.
     queuectl = str(Path(sys.executable).with_name("queuectl"))
     jobs = [
         json.dumps(
@@ -206,10 +220,14 @@ def test_local_stack_serves_queue_depth_and_stops_cleanly(local_stack: LocalStac
                 "priority": "normal",
             }
         )
-        for i in range(JOBS)
+        for i in range(1, JOBS)
     ]
     pushed = subprocess.run(
-        [queuectl, "push", *jobs], env=stack.env(), capture_output=True, text=True, timeout=30
+        [queuectl, "push", "--queue", QUEUE, *jobs],
+        env=stack.env(),
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert pushed.returncode == 0, pushed.stderr
     assert stack.redis_cli("LLEN", QUEUE) == [str(JOBS)]
@@ -254,7 +272,7 @@ def test_local_stack_serves_queue_depth_and_stops_cleanly(local_stack: LocalStac
     # A clean stop flushed the AOF: the jobs are on disk under the data dir.
     aof_files = list((stack.data_dir / "redis").rglob("*.aof"))
     assert aof_files, "no AOF files under the redis data dir"
-    assert any(b"T-0" in path.read_bytes() for path in aof_files)
+    assert any(b"T-1" in path.read_bytes() for path in aof_files)
 
 
 def test_local_stack_refuses_a_taken_port(tmp_path: Path) -> None:
