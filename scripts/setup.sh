@@ -35,7 +35,8 @@ fi
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
     for candidate in python3.13 python3.12 python3.11 python3; do
-        if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+        # pyenv puts shims for versions it does not have on PATH, so ask the interpreter itself.
+        if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
             PYTHON=$candidate; break
         fi
     done

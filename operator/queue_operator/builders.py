@@ -30,8 +30,8 @@ Manifest = dict[str, Any]
 
 # The official redis images run as uid/gid 999; fsGroup makes the PVC writable for that group.
 REDIS_UID = 999
-# The exporter image runs as the conventional "nonroot" uid.
-EXPORTER_UID = 65532
+# The project images (exporter/Dockerfile, operator/Dockerfile) create and run as uid 10001.
+EXPORTER_UID = 10001
 CONFIG_FILE = "redis.conf"
 CONFIG_DIR = "/etc/redis"
 PASSWORD_ENV = "REDIS_PASSWORD"  # noqa: S105 (a variable name, not a password)
