@@ -58,7 +58,7 @@ image() { echo "ghcr.io/ai-agents/redis-queue-$1:$(app_version)"; }
 need() {
     local tool
     for tool in "$@"; do
-        command -v "$tool" >/dev/null || die "$tool not found on PATH (see docs/e2e.md)"
+        command -v "$tool" >/dev/null || die "$tool not found on PATH (see README.md, "End-to-end tests")"
     done
 }
 
