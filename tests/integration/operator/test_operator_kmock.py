@@ -11,6 +11,7 @@ import base64
 import hashlib
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -42,6 +43,28 @@ def sts_checksum(cluster: Cluster) -> str | None:
         return None
     value: str = sts["spec"]["template"]["metadata"]["annotations"][CONFIG_CHECKSUM]
     return value
+
+
+async def degraded_true(cluster: Cluster, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Wait until queue "jobs" reports Degraded=True; its body and that condition."""
+    body = await eventually(
+        lambda: (
+            (c := condition(cluster.queue("jobs"), "Degraded"))
+            and c["status"] == "True"
+            and cluster.queue("jobs")
+        ),
+        what=what,
+    )
+    degraded = condition(body, "Degraded")
+    assert degraded is not None
+    return body, degraded
+
+
+async def event_with_reason(cluster: Cluster, reason: str) -> None:
+    await eventually(
+        lambda: any(e.get("reason") == reason for e in cluster.events()),
+        what="a Warning Event",
+    )
 
 
 @pytest.mark.parametrize("scope", [("-A",), ("-n", "queues")], ids=["cluster-wide", "namespaced"])
@@ -148,23 +171,11 @@ async def test_invalid_spec_is_degraded_and_creates_nothing(
     await run_operator(fast_config())
     await cluster.create_queue("jobs", {"persistence": {"appendfsync": "sometimes"}})
 
-    body = await eventually(
-        lambda: (
-            (c := condition(cluster.queue("jobs"), "Degraded"))
-            and c["status"] == "True"
-            and cluster.queue("jobs")
-        ),
-        what="Degraded condition",
-    )
-    degraded = condition(body, "Degraded")
-    assert degraded is not None
+    body, degraded = await degraded_true(cluster, what="Degraded condition")
     assert degraded["reason"] == "InvalidSpec"
     assert "appendfsync" in degraded["message"]
     assert body["status"]["observedGeneration"] == 1
-    await eventually(
-        lambda: any(e.get("reason") == "InvalidSpec" for e in cluster.events()),
-        what="a Warning Event",
-    )
+    await event_with_reason(cluster, "InvalidSpec")
     # Let the drift timer run a few times: it must not create anything either.
     await asyncio.sleep(2.5)
     assert all(cluster.get(v, p, n) is None for v, p, n in CHILDREN)
@@ -183,21 +194,9 @@ async def test_storage_shrink_is_refused_and_touches_nothing(
         "jobs", {"persistence": {"size": "1Gi", "appendfsync": "always"}}
     )
 
-    body = await eventually(
-        lambda: (
-            (c := condition(cluster.queue("jobs"), "Degraded"))
-            and c["status"] == "True"
-            and cluster.queue("jobs")
-        ),
-        what="refusal condition",
-    )
-    degraded = condition(body, "Degraded")
-    assert degraded is not None
+    _, degraded = await degraded_true(cluster, what="refusal condition")
     assert degraded["reason"] == "StorageShrinkRefused"
-    await eventually(
-        lambda: any(e.get("reason") == "StorageShrinkRefused" for e in cluster.events()),
-        what="a Warning Event",
-    )
+    await event_with_reason(cluster, "StorageShrinkRefused")
     await asyncio.sleep(2.5)
     assert cluster.get("apps/v1", "statefulsets", "jobs-redis") == sts_before
     assert cluster.get("v1", "configmaps", "jobs-redis-config") == config_before
