@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+from bench import procstat
 
 from tests.support.processes import (
     LOOPBACK,
@@ -34,27 +35,6 @@ ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "scripts" / "run-local.sh"
 QUEUE = "enhancement:queue"
 JOBS = 3
-
-
-def _children(pid: int) -> list[int]:
-    """All live descendants of ``pid``, from /proc."""
-    by_parent: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        by_parent.setdefault(ppid, []).append(int(entry.name))
-    found: list[int] = []
-    stack = [pid]
-    while stack:
-        for child in by_parent.get(stack.pop(), []):
-            found.append(child)
-            stack.append(child)
-    return found
 
 
 def _alive(pid: int) -> bool:
@@ -160,7 +140,7 @@ def local_stack(tmp_path: Path) -> Iterator[LocalStack]:
 
 def test_local_stack_serves_queue_depth_and_stops_cleanly(local_stack: LocalStack) -> None:
     stack = local_stack
-    children = _children(stack.process.pid)
+    children = procstat.children(stack.process.pid)
     commands = {pid: _cmdline(pid) for pid in children}
     assert any("redis-server" in c for c in commands.values()), commands
     assert any("queue-exporter" in c for c in commands.values()), commands
