@@ -86,3 +86,34 @@ def wait_pod_ready(kubectl: Kubectl, name: str, timeout: float, not_uid: str = "
         return str(pod["metadata"]["uid"]) if conds.get("Ready") == "True" else None
 
     return wait_for(ready, timeout=timeout, what=f"pod {name} Ready", interval=2)
+
+
+def processing_order(client: redis.Redis, key: str) -> list[str]:
+    """Jobs in the order workers get them: LPUSH adds left, BRPOP takes right."""
+    return list(reversed(client.lrange(key, 0, -1)))  # type: ignore[arg-type]
+
+
+def assert_jobs_in_push_order(redis_session: RedisSession, key: str, jobs: list[str]) -> None:
+    """The jobs under ``key`` come out in the order they were pushed; ``key`` is deleted after."""
+    with redis_session as client:
+        try:
+            assert processing_order(client, key) == jobs
+        finally:
+            client.delete(key)
+
+
+def wait_gone(kubectl: Kubectl, objects: list[tuple[str, str]], timeout: float, what: str) -> None:
+    """Wait until none of ``objects`` (kind, name) exists any more."""
+    wait_for(
+        lambda: all(kubectl.get(kind, name) is None for kind, name in objects),
+        timeout=timeout,
+        what=what,
+        interval=3,
+    )
+
+
+def assert_pvc_kept(kubectl: Kubectl, pvc: str, message: str) -> None:
+    """PVC ``pvc`` still exists (``message`` if not) and is not being deleted."""
+    claim = kubectl.get("pvc", pvc)
+    assert claim is not None, message
+    assert not claim["metadata"].get("deletionTimestamp"), "PVC is being deleted"

@@ -6,17 +6,19 @@ import uuid
 
 import pytest
 
-from tests.e2e.stack import RedisSession, wait_pod_ready, wait_rqueue_ready
-from tests.support.kube import E2ESettings, Kubectl, make_jobs, reapplyable, wait_for
+from tests.e2e.stack import (
+    RedisSession,
+    assert_jobs_in_push_order,
+    assert_pvc_kept,
+    wait_gone,
+    wait_pod_ready,
+    wait_rqueue_ready,
+)
+from tests.support.kube import E2ESettings, Kubectl, make_jobs, reapplyable
 
 pytestmark = pytest.mark.e2e
 
 N = 50
-
-
-def processing_order(client: object, key: str) -> list[str]:
-    """Jobs in the order workers get them: LPUSH adds left, BRPOP takes right."""
-    return list(reversed(client.lrange(key, 0, -1)))  # type: ignore[attr-defined]
 
 
 def test_jobs_survive_redis_pod_deletion_in_order(
@@ -33,11 +35,7 @@ def test_jobs_survive_redis_pod_deletion_in_order(
     kubectl.run("delete", "pod", pod, "--wait=false")
     wait_pod_ready(kubectl, pod, settings.ready_timeout, not_uid=before["metadata"]["uid"])
     wait_rqueue_ready(kubectl, rqueue_name, settings.ready_timeout)
-    with redis_session as client:
-        try:
-            assert processing_order(client, key) == jobs
-        finally:
-            client.delete(key)
+    assert_jobs_in_push_order(redis_session, key, jobs)
 
 
 def test_pvc_outlives_the_redisqueue_and_jobs_come_back(
@@ -53,23 +51,14 @@ def test_pvc_outlives_the_redisqueue_and_jobs_come_back(
     assert kubectl.get("pvc", pvc) is not None, f"PVC {pvc} missing before the deletion"
 
     kubectl.run("delete", "rqueue", rqueue_name, "--wait=true", timeout=settings.ready_timeout)
-    wait_for(
-        lambda: (
-            kubectl.get("statefulset", f"{rqueue_name}-redis") is None
-            and kubectl.get("pod", f"{rqueue_name}-redis-0") is None
-        ),
-        timeout=settings.ready_timeout,
+    wait_gone(
+        kubectl,
+        [("statefulset", f"{rqueue_name}-redis"), ("pod", f"{rqueue_name}-redis-0")],
+        settings.ready_timeout,
         what="the StatefulSet and its pod gone with the RedisQueue",
-        interval=3,
     )
-    claim = kubectl.get("pvc", pvc)
-    assert claim is not None, "deleting the RedisQueue deleted its PVC (keepOnDelete: true)"
-    assert not claim["metadata"].get("deletionTimestamp"), "PVC is being deleted"
+    assert_pvc_kept(kubectl, pvc, "deleting the RedisQueue deleted its PVC (keepOnDelete: true)")
 
     kubectl.apply(reapplyable(saved))
     wait_rqueue_ready(kubectl, rqueue_name, settings.ready_timeout)
-    with redis_session as client:
-        try:
-            assert processing_order(client, key) == jobs
-        finally:
-            client.delete(key)
+    assert_jobs_in_push_order(redis_session, key, jobs)

@@ -9,7 +9,14 @@ import uuid
 
 import pytest
 
-from tests.e2e.stack import RedisSession, wait_pod_ready, wait_rqueue_ready
+from tests.e2e.stack import (
+    RedisSession,
+    assert_pvc_kept,
+    processing_order,
+    wait_gone,
+    wait_pod_ready,
+    wait_rqueue_ready,
+)
 from tests.support.kube import E2ESettings, Kubectl, jsonpath, make_jobs, run, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -65,7 +72,7 @@ def test_upgrade_with_new_appendfsync_rolls_redis_and_keeps_data(
     with redis_session as client:
         try:
             assert client.config_get("appendfsync") == {"appendfsync": new}
-            assert list(reversed(client.lrange(key, 0, -1))) == jobs
+            assert processing_order(client, key) == jobs
         finally:
             client.delete(key)
 
@@ -73,15 +80,10 @@ def test_upgrade_with_new_appendfsync_rolls_redis_and_keeps_data(
 def test_uninstall_keeps_the_pvc(kubectl: Kubectl, settings: E2ESettings, rqueue_name: str) -> None:
     pvc = f"data-{rqueue_name}-redis-0"
     helm(settings, "uninstall", settings.release, "--wait", "--timeout", "5m")
-    wait_for(
-        lambda: (
-            kubectl.get("rqueue", rqueue_name) is None
-            and kubectl.get("statefulset", f"{rqueue_name}-redis") is None
-        ),
-        timeout=settings.ready_timeout,
+    wait_gone(
+        kubectl,
+        [("rqueue", rqueue_name), ("statefulset", f"{rqueue_name}-redis")],
+        settings.ready_timeout,
         what="the RedisQueue and its StatefulSet gone after helm uninstall",
-        interval=3,
     )
-    claim = kubectl.get("pvc", pvc)
-    assert claim is not None, "helm uninstall deleted the Redis PVC"
-    assert not claim["metadata"].get("deletionTimestamp"), "PVC is being deleted"
+    assert_pvc_kept(kubectl, pvc, "helm uninstall deleted the Redis PVC")
