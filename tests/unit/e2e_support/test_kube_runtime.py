@@ -162,16 +162,16 @@ FAKE_KUBECTL = textwrap.dedent(
 
 
 @pytest.fixture
-def fake_kubectl(tmp_path: Path) -> str:
+def fake_kubectl(tmp_path: Path) -> kube.Kubectl:
+    """A Kubectl whose binary is FAKE_KUBECTL."""
     path = tmp_path / "kubectl"
     path.write_text(FAKE_KUBECTL.format(python=sys.executable))
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return str(path)
+    return kube.Kubectl(context="kind-e2e", namespace="rq", binary=str(path))
 
 
-def test_port_forward_waits_for_kubectl_and_stops_it(fake_kubectl: str) -> None:
-    k = kube.Kubectl(context="kind-e2e", namespace="rq", binary=fake_kubectl)
-    with k.port_forward("svc/redis-queue-redis", 6379) as forward:
+def test_port_forward_waits_for_kubectl_and_stops_it(fake_kubectl: kube.Kubectl) -> None:
+    with fake_kubectl.port_forward("svc/redis-queue-redis", 6379) as forward:
         assert forward.alive()
         assert port_open(forward.local_port)
         assert forward.output == [f"Forwarding from 127.0.0.1:{forward.local_port} -> 6379"]
@@ -184,22 +184,20 @@ def test_port_forward_waits_for_kubectl_and_stops_it(fake_kubectl: str) -> None:
 
 
 def test_port_forward_raises_what_kubectl_printed_when_it_exits(
-    fake_kubectl: str, monkeypatch: pytest.MonkeyPatch
+    fake_kubectl: kube.Kubectl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_MODE", "fail")
-    k = kube.Kubectl(context="kind-e2e", namespace="rq", binary=fake_kubectl)
-    forward = k.port_forward("svc/nope", 6379)
+    forward = fake_kubectl.port_forward("svc/nope", 6379)
     with pytest.raises(kube.CommandError, match='services "nope" not found'):
         forward.__enter__()
     assert not forward.alive()
 
 
 def test_port_forward_gives_up_after_its_ready_timeout(
-    fake_kubectl: str, monkeypatch: pytest.MonkeyPatch
+    fake_kubectl: kube.Kubectl, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_MODE", "silent")
-    k = kube.Kubectl(context="kind-e2e", namespace="rq", binary=fake_kubectl)
-    forward = k.port_forward("svc/slow", 6379)
+    forward = fake_kubectl.port_forward("svc/slow", 6379)
     forward.ready_timeout = 0.5
     started = time.monotonic()
     with pytest.raises(TimeoutError, match=r"not ready after 0\.5s"):
