@@ -147,6 +147,17 @@ def _bin(name: str) -> str:
     return str(candidate) if candidate.exists() else name
 
 
+def wait_listening(process: subprocess.Popen[Any], port: int, name: str, log_path: Path) -> None:
+    """Wait until ``name`` listens on ``port``; raise with its log if the process exits first."""
+
+    def live() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}: {log_path.read_text()}")
+        return port_open(port)
+
+    wait_until(live, what=f"{name} on port {port} ({log_path})")
+
+
 def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
     """GET ``url`` and return (status, body); HTTP errors are answers, not exceptions."""
     try:
@@ -192,14 +203,8 @@ class ExporterProcess:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        wait_until(self._live, what=f"queue-exporter on port {self.port} ({self.log_path})")
+        wait_listening(self.process, self.port, "queue-exporter", self.log_path)
         return self
-
-    def _live(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            log = self.log_path.read_text() if self.log_path else ""
-            raise RuntimeError(f"queue-exporter exited with {self.process.returncode}: {log}")
-        return port_open(self.port)
 
     def get(self, path: str) -> tuple[int, str]:
         return http_get(self.base_url + path)
@@ -314,14 +319,8 @@ class RedisExporterProcess:
         self.log_path = log_dir / f"redis-exporter-{self.port}.log"
         log = self.log_path.open("wb")
         self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
-        wait_until(self._live, what=f"{self.binary} on port {self.port} ({self.log_path})")
+        wait_listening(self.process, self.port, self.binary, self.log_path)
         return self
-
-    def _live(self) -> bool:
-        if self.process is not None and self.process.poll() is not None:
-            log = self.log_path.read_text() if self.log_path else ""
-            raise RuntimeError(f"{self.binary} exited with {self.process.returncode}: {log}")
-        return port_open(self.port)
 
     def get(self, path: str) -> tuple[int, str]:
         return http_get(self.base_url + path)
