@@ -5,10 +5,14 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup run test unit lint bench e2e images clean lock
+.PHONY: setup tools run test unit lint bench e2e images clean lock
 
 setup:
 	@scripts/setup.sh
+
+# helm 3 + helm 4 (and kubectl) for the chart tests and e2e; `make run` does not need them.
+tools: setup
+	@scripts/install-helm.sh
 
 run: setup
 	@scripts/run-local.sh
@@ -18,16 +22,16 @@ lint: setup
 	$(VENV)/bin/ruff format --check exporter operator tests bench
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint tools
 	$(VENV)/bin/pytest -p no:cacheprovider tests
 
-unit: setup
+unit: tools
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit
 
 bench: setup
 	$(PY) bench/run.py
 
-e2e: setup
+e2e: tools
 	@scripts/e2e.sh
 
 # Both images, tagged with the chart's appVersion (charts/redis-queue/Chart.yaml, else 0.1.0).

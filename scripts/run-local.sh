@@ -210,7 +210,7 @@ while IFS='|' read -r cmd what; do
     printf '  %-46s # %s\n' "$RCLI $cmd" "$what"
 done <<EOF
 LLEN $QUEUE|depth
-LRANGE $QUEUE 0 9|first 10 jobs, newest first (producers LPUSH)
+LRANGE $QUEUE -10 -1|the next 10 jobs (last line = next to be processed)
 LINDEX $QUEUE -1|next job a worker will take (the BRPOP end)
 INFO persistence|aof_enabled, aof_last_write_status, aof_rewrite_in_progress
 INFO memory|used_memory_human, maxmemory_policy

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Installs everything the project needs on a fresh Debian machine, and nothing that is already
-# there: apt packages, the virtual environment in .venv, and helm 3 + helm 4 under .tools/bin.
-# Idempotent so that `make run` and `make test` can call it every time at little cost.
+# Installs what the project needs on a fresh Debian machine, and nothing that is already there:
+# apt packages and the virtual environment in .venv (helm comes from scripts/install-helm.sh,
+# which only the test targets need). Idempotent, so every make target can call it cheaply.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 
-APT_PACKAGES=(redis-server redis-tools prometheus prometheus-redis-exporter unzip)
+# python3-venv: Debian's python3 has no ensurepip without it, so `python -m venv` would fail.
+APT_PACKAGES=(redis-server redis-tools prometheus prometheus-redis-exporter unzip python3 python3-venv)
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -34,7 +34,7 @@ fi
 
 PYTHON=${PYTHON:-}
 if [ -z "$PYTHON" ]; then
-    for candidate in python3.13 python3.12 python3.11 python3; do
+    for candidate in python3 python3.13 python3.12 python3.11; do
         # pyenv puts shims for versions it does not have on PATH, so ask the interpreter itself.
         if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
             PYTHON=$candidate; break
@@ -56,5 +56,4 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt
     touch "$stamp"
 fi
 
-"$ROOT/scripts/install-helm.sh"
 log "ready"

@@ -114,7 +114,7 @@ def storage_refusal(
             "StorageChangeRefused",
             f"the StatefulSet's volume template ({live_size}, class {live_class or 'default'!r}) "
             "is immutable; to grow the volume, expand the PVC, then delete the StatefulSet with "
-            "--cascade=orphan and the operator recreates it (see docs/operator.md)",
+            "--cascade=orphan and the operator recreates it (see the README section 'Operator')",
         )
     return None
 

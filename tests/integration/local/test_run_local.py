@@ -165,7 +165,7 @@ def test_local_stack_serves_queue_depth_and_stops_cleanly(local_stack: LocalStac
         f"http://{LOOPBACK}:{stack.exporter_port}/health/ready",
         f"http://{LOOPBACK}:{stack.prometheus_port}/graph?g0.expr=redis_queue_depth",
         f"redis-cli -p {stack.redis_port} LLEN {QUEUE}",
-        f"LRANGE {QUEUE} 0 9",
+        f"LRANGE {QUEUE} -10 -1",
         f"LINDEX {QUEUE} -1",
         "INFO persistence",
         "INFO memory",
