@@ -27,9 +27,9 @@ SETTINGS = web.AppKey("settings", ExporterSettings)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    body, content_type = await request.app[COLLECTOR].scrape(request.headers.get("Accept", ""))
+    body, content_type = await request.app[COLLECTOR].scrape()
     response = web.Response(body=body)
-    # Set as a raw header: aiohttp's content_type setter would drop the version/escaping params.
+    # Set as a raw header: aiohttp's content_type setter would drop the version parameter.
     response.headers["Content-Type"] = content_type
     return response
 

@@ -3,9 +3,9 @@
 Why not a prometheus_client ``Collector`` registered globally: its ``collect()`` is synchronous,
 and a blocking Redis call inside it would stall aiohttp's event loop for every request. Instead
 the handler awaits :meth:`QueueCollector.scrape`, which reads Redis asynchronously, and the
-result is rendered through prometheus_client's own encoders (text or OpenMetrics, chosen from
-the ``Accept`` header) via a throw-away collector object. Nothing is cached between scrapes and
-there are no global gauges: every scrape reports what Redis said during that scrape.
+result is rendered by :func:`queue_exporter.metrics.render` (text format 0.0.4; see that module
+for why not prometheus_client). Nothing is cached between scrapes and there are no global
+gauges: every scrape reports what Redis said during that scrape.
 
 Two properties redis_exporter lacks:
 - *single flight*: scrapes that arrive while a read is in progress await that read instead of
@@ -20,16 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics_core import Metric
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from queue_exporter.metrics import build_families
+from queue_exporter.metrics import CONTENT_TYPE, build_families, render
 from queue_exporter.snapshot import Snapshot, read_snapshot
 
 log = logging.getLogger(__name__)
@@ -42,16 +40,6 @@ class Reading:
     snapshot: Snapshot | None
     seconds: float
     error: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class _Families:
-    """Adapts a list of families to prometheus_client's ``Collector`` protocol for encoding."""
-
-    families: Sequence[Metric]
-
-    def collect(self) -> Iterable[Metric]:
-        return self.families
 
 
 class QueueCollector:
@@ -124,9 +112,8 @@ class QueueCollector:
             log.info("queue key readable again", extra={"queue": name})
         self._bad_keys = bad
 
-    async def scrape(self, accept: str) -> tuple[bytes, str]:
-        """One scrape: shared read, metric families, body encoded for ``accept``."""
+    async def scrape(self) -> tuple[bytes, str]:
+        """One scrape: shared read, metric families, the text exposition and its content type."""
         reading = await self.read()
         families = build_families(reading.snapshot, reading.seconds, datetime.now(UTC))
-        encoder, content_type = choose_encoder(accept)
-        return encoder(_Families(families)), content_type
+        return render(families), CONTENT_TYPE

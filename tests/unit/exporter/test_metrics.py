@@ -1,14 +1,14 @@
-"""Metric families from a snapshot: the rules an autoscaler and the alerts depend on."""
+"""Metric families from a snapshot, and their text exposition: the rules an autoscaler and the
+alerts depend on, and the format rules Prometheus' parser enforces."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from prometheus_client.exposition import generate_latest
-from prometheus_client.metrics_core import Metric
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from queue_exporter import metrics
-from queue_exporter.collector import _Families
 from queue_exporter.snapshot import PersistenceState, QueueState, Snapshot
 
 NOW = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
@@ -19,10 +19,24 @@ PERSISTENCE = PersistenceState(
     aof_last_rewrite_ok=True,
     loading=False,
 )
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def samples(families: list[Metric]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value for f in families for s in f.samples}
+def samples(families: list[metrics.Gauge]) -> Samples:
+    return {
+        (f.name, tuple(sorted(zip(f.labels, values, strict=True)))): float(value)
+        for f in families
+        for values, value in f.samples
+    }
+
+
+def parsed(body: bytes) -> Samples:
+    """What Prometheus' own text parser (as shipped in prometheus_client) reads from ``body``."""
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body.decode())
+        for s in family.samples
+    }
 
 
 def snapshot(*queues: QueueState) -> Snapshot:
@@ -72,15 +86,98 @@ def test_wrong_type_key_has_an_error_series_and_no_depth() -> None:
 
 
 def test_every_name_has_the_prefix_and_no_counter_suffix() -> None:
-    names = [value for key, value in vars(metrics).items() if key.isupper() and key != "PREFIX"]
+    names = [
+        value
+        for key, value in vars(metrics).items()
+        if key.isupper() and key not in {"PREFIX", "CONTENT_TYPE"}
+    ]
     assert names
     for name in names:
         assert name.startswith("redis_queue_")
         assert not name.endswith("_total")
 
 
-def test_exposition_escapes_label_values() -> None:
-    text = generate_latest(
-        _Families(metrics.build_families(snapshot(QueueState('a"b', 1, None)), 0, NOW))
-    ).decode()
-    assert 'redis_queue_depth{queue="a\\"b"} 1.0' in text
+def test_render_writes_the_text_format_exactly() -> None:
+    families = metrics.build_families(
+        snapshot(
+            QueueState("a:queue", 3, NOW - timedelta(seconds=1.5)),
+            QueueState("b", None, None, error="WRONGTYPE"),
+        ),
+        0.25,
+        NOW,
+    )
+    text = metrics.render(families).decode()
+    assert text.endswith("\n")
+    lines = text.splitlines()
+    assert lines[:6] == [
+        "# HELP redis_queue_up 1 if Redis answered PING during this scrape, else 0",
+        "# TYPE redis_queue_up gauge",
+        "redis_queue_up 1.0",
+        "# HELP redis_queue_scrape_duration_seconds Seconds spent reading Redis for this scrape "
+        "(bounded by the deadline)",
+        "# TYPE redis_queue_scrape_duration_seconds gauge",
+        "redis_queue_scrape_duration_seconds 0.25",
+    ]
+    assert 'redis_queue_depth{queue="a:queue"} 3' in lines
+    assert 'redis_queue_oldest_job_age_seconds{queue="a:queue"} 1.5' in lines
+    assert 'redis_queue_key_error{queue="b",error="WRONGTYPE"} 1.0' in lines
+    assert "# TYPE redis_queue_aof_enabled gauge" in lines
+    assert parsed(text.encode()) == samples(families)
+
+
+@pytest.mark.parametrize(
+    ("name", "escaped"),
+    [
+        ('a"b', 'a\\"b'),
+        ("a\\b", "a\\\\b"),
+        ("a\nb", "a\\nb"),
+        ('\\"\n', '\\\\\\"\\n'),
+        ("naïve ✓", "naïve ✓"),
+    ],
+)
+def test_label_values_are_escaped_and_read_back_by_the_prometheus_parser(
+    name: str, escaped: str
+) -> None:
+    families = metrics.build_families(snapshot(QueueState(name, 1, None)), 0, NOW)
+    body = metrics.render(families)
+    assert f'redis_queue_depth{{queue="{escaped}"}} 1\n'.encode() in body
+    assert parsed(body)[(metrics.DEPTH, (("queue", name),))] == 1.0
+
+
+def test_help_escapes_backslash_and_newline_and_keeps_quotes() -> None:
+    family = metrics.Gauge("x", 'say "hi"\\now\nplease')
+    family.add((), 1.0)
+    assert metrics.render([family]).decode().splitlines()[0] == '# HELP x say "hi"\\\\now\\nplease'
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0, "0"),
+        (100_000, "100000"),
+        (1.0, "1.0"),
+        (0.001, "0.001"),
+        (1e-05, "1e-05"),
+        (1e20, "1e+20"),
+        (float("inf"), "+Inf"),
+        (float("-inf"), "-Inf"),
+        (float("nan"), "NaN"),
+        (True, "1.0"),
+    ],
+)
+def test_values_are_written_as_go_parses_them(value: float, text: str) -> None:
+    assert metrics.format_value(value) == text
+
+
+def test_families_with_two_labels_keep_label_order_and_empty_families_are_announced() -> None:
+    family = metrics.Gauge("x", "h", ("queue", "error"))
+    family.add(("q", 'E"'), 1.0)
+    empty = metrics.Gauge("y", "h", ("queue",))
+    assert metrics.render([family, empty]).decode() == (
+        '# HELP x h\n# TYPE x gauge\nx{queue="q",error="E\\""} 1.0\n# HELP y h\n# TYPE y gauge\n'
+    )
+
+
+def test_a_sample_with_the_wrong_number_of_label_values_is_refused() -> None:
+    with pytest.raises(ValueError, match="1 label values expected"):
+        metrics.Gauge("x", "h", ("queue",)).add((), 1.0)

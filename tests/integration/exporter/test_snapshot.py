@@ -1,0 +1,88 @@
+"""read_snapshot against a real redis-server: one script call, every kind of key, NOSCRIPT."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from redis.asyncio import Redis
+
+from queue_exporter.jobs import Job, encode_job
+from queue_exporter.snapshot import READ_SCRIPT_SHA, QueueState, read_snapshot
+from tests.support.processes import RedisServer
+
+STAMP = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
+
+
+def job(ticket: str, when: datetime) -> str:
+    return encode_job(Job(tenant_id="t", ticket_id=ticket, description="d", timestamp=when))
+
+
+async def fill(client: Redis) -> None:
+    await client.lpush("jobs", job("T-1", STAMP), job("T-2", datetime.now(UTC)))
+    await client.lpush("corrupt", "{not json")
+    await client.set("a:string", "x")
+    await client.hset("a:hash", "f", "v")
+    await client.lpush("emptied", "x")
+    await client.rpop("emptied")
+
+
+EXPECTED = (
+    QueueState("jobs", 2, STAMP),
+    QueueState("missing", 0, None),
+    QueueState("corrupt", 1, None),
+    QueueState("a:string", None, None, error="WRONGTYPE"),
+    QueueState("a:hash", None, None, error="WRONGTYPE"),
+    QueueState("emptied", 0, None),
+    QueueState("jobs", 2, STAMP),  # positions never shift, repeats included
+)
+
+
+async def test_every_kind_of_key_in_one_read(client: Redis, redis_server: RedisServer) -> None:
+    await fill(client)
+    redis_server.cli("CONFIG", "RESETSTAT")
+    snapshot = await read_snapshot(client, [q.name for q in EXPECTED])
+    assert snapshot.queues == EXPECTED
+    assert snapshot.persistence.aof_enabled
+    assert snapshot.persistence.aof_last_write_ok
+    assert not snapshot.persistence.loading
+    assert snapshot.ping_seconds > 0
+    stats = redis_server.cli("INFO", "commandstats")
+    # A fresh Redis does not know the script: NOSCRIPT, SCRIPT LOAD, then EVALSHA again.
+    assert "cmdstat_evalsha:calls=2," in stats
+    assert "cmdstat_script|load:calls=1," in stats
+    assert "cmdstat_llen:calls=7," in stats  # LLEN ran inside the script, once per key
+
+    redis_server.cli("CONFIG", "RESETSTAT")
+    await read_snapshot(client, ["jobs"])
+    stats = redis_server.cli("INFO", "commandstats")
+    assert "cmdstat_evalsha:calls=1," in stats
+    assert "cmdstat_script" not in stats
+
+
+async def test_a_flushed_script_cache_is_reloaded(client: Redis, redis_server: RedisServer) -> None:
+    await fill(client)
+    await read_snapshot(client, ["jobs"])
+    assert redis_server.cli("SCRIPT", "EXISTS", READ_SCRIPT_SHA).strip() == "1"
+    redis_server.cli("SCRIPT", "FLUSH")
+    snapshot = await read_snapshot(client, ["jobs", "a:string"])
+    assert snapshot.queues == (EXPECTED[0], EXPECTED[3])
+
+
+async def test_a_client_without_decoding_reads_the_same(
+    client: Redis, redis_server: RedisServer
+) -> None:
+    """The operator's client does not decode replies; the snapshot must not depend on it."""
+    await fill(client)
+    raw = Redis.from_url(redis_server.url, password=redis_server.password)
+    try:
+        snapshot = await read_snapshot(raw, [q.name for q in EXPECTED])
+    finally:
+        await raw.aclose()
+    assert snapshot.queues == EXPECTED
+    assert snapshot.persistence.aof_enabled
+
+
+async def test_no_queues_still_reads_persistence(client: Redis) -> None:
+    snapshot = await read_snapshot(client, [])
+    assert snapshot.queues == ()
+    assert snapshot.persistence.aof_enabled
