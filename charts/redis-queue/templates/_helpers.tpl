@@ -164,6 +164,10 @@ redis_queue:desired_workers
 {{/* Fail early on values the schema cannot express (relations between keys). */}}
 {{- define "redis-queue.validate" -}}
 {{- $a := .Values.autoscaling -}}
+{{- $x := include "redis-queue.queueName" . -}}
+{{- if and .Values.redisQueue.create (not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $x)) -}}
+{{- fail (printf "redisQueue.name: the RedisQueue name %q (derived from the release name) must start with a lowercase letter, as the CRD requires (DNS-1035 label); set redisQueue.name or fullnameOverride" $x) -}}
+{{- end -}}
 {{- if ne $a.engine "none" -}}
 {{- if not $a.scaleTargetRef.name -}}
 {{- fail "autoscaling.scaleTargetRef.name is required when autoscaling.engine is not none" -}}
