@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from pydantic import SecretStr
 from redis.asyncio import Redis
 
 from queue_exporter.connection import create_client
-from queue_exporter.settings import RedisSettings
+from queue_exporter.settings import RedisSettings, SecretStr
 from tests.support.processes import RedisServer
 
 

@@ -134,3 +134,78 @@ def test_queuectl_settings_ignore_exporter_variables(monkeypatch: pytest.MonkeyP
 )
 def test_mask_url(url: str, masked: str) -> None:
     assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize(
+    ("value", "port"), [(" 99 ", 99), ("9.0", 9), ("+80", 80), ("65535", 65535)]
+)
+def test_port_text_is_read_leniently_as_before(
+    monkeypatch: pytest.MonkeyPatch, value: str, port: int
+) -> None:
+    assert load(monkeypatch, AI_AGENTS_EXPORTER_PORT=value).exporter_port == port
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("9.5", "fractional part"),
+        ("70000", "less than or equal to 65535"),
+        ("", "unable to parse string as an integer"),
+    ],
+)
+def test_bad_ports_keep_pydantics_wording(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(monkeypatch, AI_AGENTS_EXPORTER_PORT=value)
+
+
+@pytest.mark.parametrize(("value", "message"), [("nan", "finite"), ("x", "valid number")])
+def test_bad_deadlines(monkeypatch: pytest.MonkeyPatch, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load(monkeypatch, AI_AGENTS_SCRAPE_DEADLINE_SECONDS=value)
+
+
+def test_env_names_match_in_any_case(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load(monkeypatch, ai_agents_exporter_port="1234").exporter_port == 1234
+
+
+def test_every_bad_field_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, AI_AGENTS_EXPORTER_PORT="0", AI_AGENTS_QUEUES="", AI_AGENTS_REDIS_URL="x")
+    lines = str(caught.value).splitlines()
+    assert [line.split(" ")[2] for line in lines] == [
+        "AI_AGENTS_REDIS_URL",
+        "AI_AGENTS_QUEUES",
+        "AI_AGENTS_EXPORTER_PORT",
+    ]
+
+
+def test_settings_are_read_only_and_refuse_unknown_names() -> None:
+    settings = RedisSettings(redis_url="redis://h:1/0")
+    with pytest.raises(AttributeError):
+        settings.redis_url = "redis://other:1/0"  # type: ignore[misc]
+    with pytest.raises(TypeError, match="redis_uri"):
+        RedisSettings(redis_uri="redis://h:1/0")
+
+
+def test_code_can_pass_typed_values_and_repr_hides_passwords() -> None:
+    settings = ExporterSettings(
+        redis_url="redis://:in-url@h:1/0",
+        queues=["a", "b"],
+        exporter_port=9000,
+        scrape_deadline_seconds=1,
+    )
+    assert settings.queues == ("a", "b")
+    assert settings.scrape_deadline_seconds == 1.0
+    assert settings == ExporterSettings(
+        redis_url="redis://:in-url@h:1/0",
+        queues="a,b",
+        exporter_port="9000",
+        scrape_deadline_seconds="1",
+    )
+    assert "in-url" not in repr(settings)
+    secret = RedisSettings(redis_password="pw", redis_url="redis://h:1/0")
+    assert secret.password() == "pw"
+    assert "pw" not in repr(secret)
+    assert "pw" not in str(secret.redis_password)
