@@ -8,6 +8,7 @@ with the other. The binaries come from `make setup` (scripts/install-helm.sh) in
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -101,6 +102,40 @@ class Helm:
             target.write_text(yaml.safe_dump(dict(values)))
             args += ["-f", str(target)]
         return parse_manifests(self._run(args))
+
+    def notes(
+        self,
+        work_dir: Path,
+        values: Mapping[str, Any] | None = None,
+        release: str = RELEASE,
+        namespace: str = NAMESPACE,
+    ) -> str:
+        """NOTES.txt as `helm install` would print it.
+
+        `helm template` never renders NOTES.txt, and helm 3's `install --dry-run=client` still
+        wants a cluster; so a copy of the chart turns NOTES.txt into a named template and renders
+        it into a ConfigMap (helm parses every rendered template as YAML).
+        """
+        chart = work_dir / "notes-chart" / CHART.name
+        shutil.rmtree(chart.parent, ignore_errors=True)
+        shutil.copytree(CHART, chart)
+        templates = chart / "templates"
+        text = (templates / "NOTES.txt").read_text()
+        (templates / "NOTES.txt").unlink()
+        define = '{{- define "test.notes" -}}'
+        (templates / "_notes.tpl").write_text(f"{define}{text}{{{{- end -}}}}")
+        (templates / "notes.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n"
+            'data:\n  notes: {{ include "test.notes" . | quote }}\n'
+        )
+        args = ["template", release, str(chart), "--namespace", namespace]
+        args += ["--show-only", "templates/notes.yaml"]
+        if values:
+            target = work_dir / "notes-values.yaml"
+            target.write_text(yaml.safe_dump(dict(values)))
+            args += ["-f", str(target)]
+        (config_map,) = parse_manifests(self._run(args))
+        return str(config_map["data"]["notes"])
 
 
 def parse_manifests(text: str) -> list[Manifest]:

@@ -9,7 +9,9 @@ ConfigMap, so both kinds of Prometheus evaluate the same text.
 {{- $al := .Values.monitoring.alerts -}}
 {{- $anyAlert := false -}}
 {{- range $al }}{{ if .enabled }}{{ $anyAlert = true }}{{ end }}{{ end }}
-{{- if $anyAlert }}
+{{- /* Every alert reads the exporter's series: without the exporter they would only report
+       "absent" forever, so no alert group is rendered (README "Monitoring"). */}}
+{{- if and $anyAlert .Values.redisQueue.exporter.enabled }}
 - name: {{ include "redis-queue.fullname" . }}.alerts
   rules:
 {{- with $al.depthHigh }}{{ if .enabled }}

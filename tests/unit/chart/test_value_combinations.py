@@ -1,0 +1,81 @@
+"""Value combinations off the default path: string-typed values that look like numbers, the
+exporter turned off, the operator installed elsewhere, the operator Deployment kept in step with
+manifests/operator, and what NOTES.txt tells the user."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+
+from tests.support.helm import Helm, HelmError, find, kinds
+from tests.unit.chart.test_chart_render import KUBERNETES_VERSION
+
+KEDA = {"autoscaling": {"engine": "keda", "scaleTargetRef": {"name": "worker"}}}
+
+
+def _validate(manifest: dict[str, Any]) -> None:
+    kubernetes_validate.validate(manifest, KUBERNETES_VERSION, strict=True)
+
+
+def test_numeric_looking_secret_key_stays_a_string(helm: Helm, tmp_path: Path) -> None:
+    """`--set-string redisQueue.auth.secretKey=123`: every secretKeyRef key renders as "123"."""
+    manifests = helm.template(
+        values={**KEDA, "redisQueue": {"auth": {"secretKey": "123"}}}, work_dir=tmp_path
+    )
+    auth = find(manifests, "TriggerAuthentication")
+    assert auth["spec"]["secretTargetRef"][0]["key"] == "123"
+    pod = find(manifests, "Pod")
+    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
+    assert env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"]["key"] == "123"
+    _validate(pod)
+    assert find(manifests, "RedisQueue")["spec"]["auth"]["secretKey"] == "123"
+
+
+def test_helm_test_hook_without_exporter_keeps_ping_and_canary(helm: Helm, tmp_path: Path) -> None:
+    off = helm.template(values={"redisQueue": {"exporter": {"enabled": False}}}, work_dir=tmp_path)
+    pod = find(off, "Pod")
+    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
+    container = pod["spec"]["containers"][0]
+    script = container["command"][-1]
+    assert "PING" in script
+    assert "LPUSH" in script
+    assert "BRPOP" in script
+    assert "wget" not in script
+    assert "EXPORTER_URL" not in {e["name"] for e in container["env"]}
+    subprocess.run(["sh", "-n", "-c", script], check=True)
+    _validate(pod)
+    on = find(helm.template(), "Pod")["spec"]["containers"][0]
+    assert "wget" in on["command"][-1]
+    assert "EXPORTER_URL" in {e["name"] for e in on["env"]}
+
+
+def test_no_exporter_means_no_monitoring_objects_or_alerts(helm: Helm, tmp_path: Path) -> None:
+    """Alerts on exporter series would fire forever (RedisQueueExporterAbsent) without one."""
+    values = {
+        "redisQueue": {"exporter": {"enabled": False}},
+        "monitoring": {
+            "serviceMonitor": {"enabled": True},
+            "prometheusRule": {"enabled": True},
+            "rulesConfigMap": {"enabled": True},
+        },
+    }
+    manifests = helm.template(values=values, work_dir=tmp_path)
+    assert not {"ServiceMonitor", "PrometheusRule", "ConfigMap"} & set(kinds(manifests))
+    notes = helm.notes(tmp_path, values)
+    assert "Exporter: off (redisQueue.exporter.enabled=false)" in notes
+    assert "-exporter.queues.svc:9808/metrics" not in notes
+    # The same values with the exporter on render all three.
+    values["redisQueue"] = {"exporter": {"enabled": True}}
+    with_exporter = helm.template(values=values, work_dir=tmp_path)
+    assert {"ServiceMonitor", "PrometheusRule", "ConfigMap"} <= set(kinds(with_exporter))
+
+
+def test_autoscaling_without_exporter_still_fails(helm: Helm, tmp_path: Path) -> None:
+    with pytest.raises(HelmError, match=r"autoscaling needs redisQueue\.exporter\.enabled"):
+        helm.template(
+            values={**KEDA, "redisQueue": {"exporter": {"enabled": False}}}, work_dir=tmp_path
+        )
