@@ -210,11 +210,13 @@ def build_statefulset(
                     **_scheduling(spec),
                 },
             },
+            # Immutable once created: only the stable selector labels, so a change to the other
+            # labels (managed-by, part-of) can never turn every StatefulSet patch into a 422.
             "volumeClaimTemplates": [
                 {
                     "apiVersion": "v1",
                     "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": "data", "labels": owner.labels("redis")},
+                    "metadata": {"name": "data", "labels": owner.selector("redis")},
                     "spec": claim_spec,
                 }
             ],

@@ -22,6 +22,9 @@ class OperatorConfig(BaseSettings):
     redis_timeout: float = Field(default=3.0, gt=0)
     # Retry delay after a Kubernetes API error or a missing Secret.
     retry_delay: float = Field(default=15.0, gt=0)
+    # Retry delay after the API server rejected a child as invalid (HTTP 400/422): the same
+    # object cannot succeed until the spec changes, so retry slowly.
+    rejected_retry_delay: float = Field(default=120.0, gt=0)
     # Where the status timer finds Redis; ``{name}``/``{namespace}`` are the RedisQueue's. The
     # default is the client Service; running the operator outside the cluster, point it at a
     # port-forward (e.g. host 127.0.0.1).

@@ -4,12 +4,21 @@ Handlers are registered into a given registry by :func:`register` (not at import
 CLI and the tests each run the operator with their own :class:`OperatorConfig`. All decisions
 live in :mod:`queue_operator.reconcile` and :mod:`queue_operator.status`; this module only maps
 their outcomes to Kopf's retry semantics, status conditions and Events.
+
+No handler here makes Kopf put a finalizer on a RedisQueue: create/update/resume handlers and
+indexes need none, and the periodic work (drift repair, status reads) runs in a
+:class:`~queue_operator.sweeper.Sweeper` fed by a Kopf index instead of Kopf timers, which would
+require one. Deleting a RedisQueue therefore never waits for the operator, which may already be
+gone (``helm uninstall`` deletes it at the same time).
 """
 
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
+import weakref
+from dataclasses import dataclass
 from typing import Any
 
 import kopf
@@ -18,24 +27,58 @@ from queue_operator.conditions import Condition
 from queue_operator.config import OperatorConfig
 from queue_operator.kube import ApiError, KubeApi
 from queue_operator.naming import GROUP, PLURAL, VERSION, Owner
-from queue_operator.reconcile import MissingSecret, RefusedChange, read_password, reconcile
+from queue_operator.reconcile import (
+    ChildRejected,
+    MissingSecret,
+    RefusedChange,
+    read_password,
+    reconcile,
+)
 from queue_operator.reporting import write_status
 from queue_operator.spec import parse_spec
 from queue_operator.status import StatusReport, probe_redis, report_unreachable
+from queue_operator.sweeper import Schedule, Sweeper, Tracked
 
 RESOURCE = (GROUP, VERSION, PLURAL)
+INDEX = "redisqueue_index"
+logger = logging.getLogger(__name__)
 
 
-def _lock(memo: kopf.Memo) -> asyncio.Lock:
-    """One lock per RedisQueue (Kopf's memo is per object): the update handler and the two
-    timers run concurrently, and each rewrites the whole conditions list."""
-    lock: asyncio.Lock = memo.setdefault("queue_operator_lock", asyncio.Lock())
-    return lock
+@dataclass(frozen=True, slots=True)
+class Setback:
+    """Why a reconcile pass did not finish, and what to do about it."""
+
+    reason: str
+    message: str
+    retry_after: float | None  # None: nothing to retry until the spec changes
+    event: bool  # worth a Warning Event (from the change handlers)
+
+
+class Locks:
+    """One lock per RedisQueue (by uid): a change handler and the sweeper's two jobs run
+    concurrently, and each rewrites the whole conditions list. Unused locks are dropped."""
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def get(self, uid: str) -> asyncio.Lock:
+        lock = self._locks.get(uid)
+        if lock is None:
+            lock = self._locks[uid] = asyncio.Lock()
+        return lock
+
+
+def tracked(body: kopf.Body) -> Tracked:
+    meta = body.meta
+    owner = Owner(meta.name or "", meta.namespace or "", meta.uid or "")
+    return Tracked(owner, meta.get("generation"), copy.deepcopy(body.get("spec")))
 
 
 def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
     """Register every handler of the operator into ``registry``."""
     api = KubeApi()
+    locks = Locks()
+    sweepers: list[Sweeper] = []
 
     @kopf.on.startup(registry=registry)
     async def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -58,73 +101,91 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
             await api.connect(info)
         return info
 
-    @kopf.on.cleanup(registry=registry)
-    async def close(**_: Any) -> None:
-        await api.close()
+    @kopf.index(*RESOURCE, id=INDEX, registry=registry)
+    async def index_queue(body: kopf.Body, **_: Any) -> dict[str, Tracked]:
+        """Every RedisQueue the watch sees, for the sweeper; Kopf drops it when it is deleted."""
+        return {body.meta.uid or "": tracked(body)}
 
-    async def ensure(
-        body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, from_timer: bool
-    ) -> None:
-        owner = Owner(body.meta.name or "", body.meta.namespace or "", body.meta.uid or "")
-        seen = {"observedGeneration": body.meta.get("generation")}
-        async with _lock(memo):
+    async def ensure(item: Tracked, log: kopf.Logger) -> Setback | None:
+        """One reconcile pass with its status; ``None`` when every child matches the spec."""
+        owner = item.owner
+        seen = {"observedGeneration": item.generation}
+        async with locks.get(owner.uid):
             try:
-                spec = parse_spec(owner.name, body.get("spec"))
-            except ValueError as exc:
-                message = f"invalid spec: {exc}"
-                degraded = Condition("Degraded", "True", "InvalidSpec", message)
-                await write_status(api, owner, [degraded, _settled("InvalidSpec")], seen)
-                if from_timer:
-                    return
-                kopf.warn(body, reason="InvalidSpec", message=message)
-                raise kopf.PermanentError(message) from exc
-            try:
-                outcome = await reconcile(api, owner, spec)
-            except RefusedChange as exc:
-                degraded = Condition("Degraded", "True", exc.reason, exc.message)
-                await write_status(api, owner, [degraded, _settled(exc.reason)], seen)
-                if from_timer:
-                    return
-                kopf.warn(body, reason=exc.reason, message=exc.message)
-                raise kopf.PermanentError(exc.message) from exc
-            except MissingSecret as exc:
-                waiting = Condition("Progressing", "True", "WaitingForSecret", str(exc))
-                await write_status(api, owner, [waiting])
-                raise kopf.TemporaryError(str(exc), delay=config.retry_delay) from exc
+                try:
+                    spec = parse_spec(owner.name, item.spec)
+                except ValueError as exc:
+                    message = f"invalid spec: {exc}"
+                    degraded = Condition("Degraded", "True", "InvalidSpec", message)
+                    await write_status(api, owner, [degraded, _settled("InvalidSpec")], seen)
+                    return Setback("InvalidSpec", message, None, event=True)
+                try:
+                    outcome = await reconcile(api, owner, spec)
+                except RefusedChange as exc:
+                    degraded = Condition("Degraded", "True", exc.reason, exc.message)
+                    await write_status(api, owner, [degraded, _settled(exc.reason)], seen)
+                    return Setback(exc.reason, exc.message, None, event=True)
+                except ChildRejected as exc:
+                    # observedGeneration: these conditions are about this generation. Retrying
+                    # the same object cannot succeed, hence the longer delay.
+                    retry = config.rejected_retry_delay
+                    degraded = Condition("Degraded", "True", "ChildRejected", exc.message)
+                    retrying = Condition(
+                        "Progressing", "True", "ChildRejected", f"retrying every {retry:g} s"
+                    )
+                    await write_status(api, owner, [degraded, retrying], seen)
+                    return Setback("ChildRejected", exc.message, retry, event=True)
+                except MissingSecret as exc:
+                    waiting = Condition("Progressing", "True", "WaitingForSecret", str(exc))
+                    await write_status(api, owner, [waiting])
+                    return Setback("WaitingForSecret", str(exc), config.retry_delay, event=False)
+                if outcome.written or outcome.deleted:
+                    log.info(f"Wrote {outcome.written}, deleted {outcome.deleted}")
+                await write_status(
+                    api,
+                    owner,
+                    [
+                        Condition("Degraded", "False", "Reconciled", "all children match the spec"),
+                        _settled("Reconciled"),
+                    ],
+                    {**seen, "endpoint": owner.endpoint},
+                )
             except ApiError as exc:
-                raise kopf.TemporaryError(
-                    f"Kubernetes API: {exc}", delay=config.retry_delay
-                ) from exc
-            if outcome.written or outcome.deleted:
-                logger.info(f"Wrote {outcome.written}, deleted {outcome.deleted}")
-            await write_status(
-                api,
-                owner,
-                [
-                    Condition("Degraded", "False", "Reconciled", "all children match the spec"),
-                    _settled("Reconciled"),
-                ],
-                {**seen, "endpoint": owner.endpoint},
-            )
+                message = f"Kubernetes API: {exc}"
+                return Setback("KubernetesApiError", message, config.retry_delay, event=False)
+        return None
 
     @kopf.on.create(*RESOURCE, id="ensure-on-create", registry=registry)
     @kopf.on.resume(*RESOURCE, id="ensure-on-resume", registry=registry)
     @kopf.on.update(*RESOURCE, id="ensure-on-update", field="spec", registry=registry)
-    async def on_change(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-        await ensure(body, memo, logger, from_timer=False)
+    async def on_change(body: kopf.Body, logger: kopf.Logger, **_: Any) -> None:
+        setback = await ensure(tracked(body), logger)
+        if setback is None:
+            return
+        if setback.event:
+            kopf.warn(body, reason=setback.reason, message=setback.message)
+        if setback.retry_after is None:
+            raise kopf.PermanentError(setback.message)
+        raise kopf.TemporaryError(setback.message, delay=setback.retry_after)
 
-    @kopf.timer(*RESOURCE, interval=config.reconcile_interval, registry=registry)
-    async def repair_drift(body: kopf.Body, memo: kopf.Memo, logger: kopf.Logger, **_: Any) -> None:
-        """Children deleted or edited by hand come back; a rotated Secret rolls the pods."""
-        await ensure(body, memo, logger, from_timer=True)
+    async def repair_drift(item: Tracked) -> float:
+        """Children deleted or edited by hand come back; a rotated Secret rolls the pods.
 
-    @kopf.timer(*RESOURCE, interval=config.status_interval, registry=registry)
-    async def refresh_status(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-        owner = Owner(body.meta.name or "", body.meta.namespace or "", body.meta.uid or "")
+        The same pass as the change handlers; its conditions are written, Events are left to
+        the change handlers (one per change, not one per pass).
+        """
+        setback = await ensure(item, logger)
+        if setback is None or setback.retry_after is None:
+            return config.reconcile_interval
+        logger.warning(f"{item.owner.namespace}/{item.owner.name}: {setback.message}")
+        return setback.retry_after
+
+    async def refresh_status(item: Tracked) -> float:
+        owner = item.owner
         try:
-            spec = parse_spec(owner.name, body.get("spec"))
+            spec = parse_spec(owner.name, item.spec)
         except ValueError:
-            return  # the Degraded condition already says why; there is no Redis to read
+            return config.status_interval  # the Degraded condition says why; no Redis to read
         try:
             password = await read_password(api, owner, spec)
             if password is None:
@@ -134,10 +195,35 @@ def register(registry: kopf.OperatorRegistry, config: OperatorConfig) -> None:
                 report = await probe_redis(
                     host, config.redis_port, password, spec.queues, config.redis_timeout
                 )
-            async with _lock(memo):
+            async with locks.get(owner.uid):
                 await write_status(api, owner, report.conditions, _with_endpoint(report, owner))
         except ApiError as exc:
-            raise kopf.TemporaryError(f"Kubernetes API: {exc}", delay=config.retry_delay) from exc
+            logger.warning(f"{owner.namespace}/{owner.name}: Kubernetes API: {exc}")
+            return config.retry_delay
+        return config.status_interval
+
+    @kopf.on.startup(registry=registry)
+    async def start_sweeper(**kwargs: Any) -> None:
+        # The index is live: Kopf fills it from the watch once the operator has started.
+        sweeper = Sweeper(
+            kwargs[INDEX],
+            {
+                # The change handlers reconcile first; the drift pass follows an interval later.
+                "repair-drift": Schedule(
+                    repair_drift, config.reconcile_interval, config.reconcile_interval
+                ),
+                "refresh-status": Schedule(refresh_status, 0.0, config.status_interval),
+            },
+        )
+        sweeper.start()
+        sweepers.append(sweeper)
+
+    @kopf.on.cleanup(registry=registry)
+    async def close(**_: Any) -> None:
+        for sweeper in sweepers:
+            await sweeper.stop()
+        sweepers.clear()
+        await api.close()
 
 
 def _settled(reason: str) -> Condition:

@@ -14,7 +14,14 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 # Kubernetes resource quantities, restricted to the forms that make sense for sizes and
@@ -62,6 +69,20 @@ def parse_quantity(text: str) -> Decimal:
         raise ValueError(f"not a Kubernetes quantity: {text!r}")
     number = text[: len(text) - len(match.group(2) or "")]
     return Decimal(number) * _SUFFIXES[match.group(2) or ""]
+
+
+def same_quantity(live: Any, desired: Any) -> bool:
+    """Whether two quantities are the same amount, however the API server spelled the live one.
+
+    A real API server stores quantities in canonical form (``cpu: 0.5`` comes back as ``500m``,
+    ``memory: 1024Mi`` as ``1Gi``); comparing strings would rewrite the child on every pass.
+    """
+    if str(live) == str(desired):
+        return True
+    try:
+        return parse_quantity(str(live)) == parse_quantity(str(desired))
+    except ValueError:
+        return False
 
 
 def _quantity(value: str | int) -> str:
@@ -133,6 +154,18 @@ class Toleration(_Model):
     value: str = ""
     effect: Literal["", "NoSchedule", "PreferNoSchedule", "NoExecute"] = ""
     toleration_seconds: int | None = None
+
+    @model_validator(mode="after")
+    def _api_rules(self) -> Toleration:
+        """The API server's own toleration rules (the CRD has them as CEL rules too): a pod that
+        breaks them is refused, and the operator would retry a rejected StatefulSet forever."""
+        if self.operator == "Exists" and self.value:
+            raise ValueError("a toleration with operator Exists must not have a value")
+        if not self.key and self.operator != "Exists":
+            raise ValueError("a toleration without a key must use operator Exists")
+        if self.toleration_seconds is not None and self.effect != "NoExecute":
+            raise ValueError("tolerationSeconds needs effect NoExecute")
+        return self
 
     def as_manifest(self) -> dict[str, Any]:
         """Exactly the fields the user wrote, so the live object compares equal to what we send."""

@@ -6,6 +6,11 @@ KMock 0.8 stores objects as plain JSON and merges patches, but sets no ``uid``,
 ``observedGeneration`` and needs a uid for ownerReferences. This subclass fills those in, the
 way a real API server does, and nothing more: it still has no schema validation, no garbage
 collection and no label selectors (those are tested elsewhere).
+
+A test can make it refuse writes of one resource the way a real server refuses an invalid
+object (:meth:`KubernetesApiEmulator.reject`). KMock's own reactions cannot do that: KMock
+stores a created or patched object before any reaction answers, so a 422 from a reaction would
+still leave the object there.
 """
 
 from __future__ import annotations
@@ -29,6 +34,22 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):
 
     _versions = itertools.count(1)
 
+    @property
+    def rejections(self) -> dict[str, str]:
+        """resource ("apps/v1/statefulsets") -> message of the 422 its creates/patches get.
+
+        Kept in the instance ``__dict__`` (KMock's attrs classes use slots; this one does not).
+        """
+        found: dict[str, str] = self.__dict__.setdefault("_rejections", {})
+        return found
+
+    def reject(self, resource: str, message: str) -> None:
+        """Answer every create or patch of ``resource`` with 422 Invalid, storing nothing."""
+        self.rejections[resource] = message
+
+    def accept(self, resource: str) -> None:
+        self.rejections.pop(resource, None)
+
     def _live(self, request: rendering.Request) -> Body | None:
         if request.resource is None or request.name is None:
             return None
@@ -39,6 +60,11 @@ class KubernetesApiEmulator(kmock.KubernetesEmulator):
         return raw
 
     async def _handle(self, request: rendering.Request) -> aiohttp.web.StreamResponse:
+        writes = (enums.action.CREATE, enums.action.UPDATE)
+        if request.resource is not None and request.action in writes:
+            for resource, message in self.rejections.items():
+                if request.resource == resource and request.subresource is None:
+                    raise kmock.KubernetesError(status=422, reason="Invalid", message=message)
         version = str(next(self._versions))
         if request.resource is not None and request.action == enums.action.CREATE:
             meta = request.data.setdefault("metadata", {})

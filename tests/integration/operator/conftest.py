@@ -38,6 +38,8 @@ BACKBONE = {
     "v1/namespaces": "Namespace",
     "apiextensions.k8s.io/v1/customresourcedefinitions": "CustomResourceDefinition",
 }
+# The tests' own requests carry this User-Agent, so the operator's can be told apart.
+TEST_AGENT = "kubectl-in-tests"
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Cluster:
     kubeconfig: Path
 
     async def request(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
+        headers = {"User-Agent": TEST_AGENT, **headers}
         async with self.api.request(method, path, json=body, headers=headers) as response:
             payload = await response.json()
             assert response.status < 400, payload
@@ -81,6 +84,10 @@ class Cluster:
         found = self.get(API_VERSION, PLURAL, name)
         assert found is not None
         return found
+
+    def operator_requests(self) -> list[Any]:
+        """Every request KMock served that did not come from the test itself."""
+        return [r for r in self.api if r.headers.get("User-Agent") != TEST_AGENT]
 
     def events(self) -> list[dict[str, Any]]:
         return [
@@ -165,7 +172,7 @@ async def run_operator() -> AsyncIterator[RunOperator]:
         return runner
 
     yield start
-    for runner in runners:
+    for runner in runners:  # exiting a runner twice (see stop_operator) is harmless
         await asyncio.to_thread(runner.__exit__, None, None, None)
         assert runner.exit_code == 0, runner.output
 
@@ -177,7 +184,14 @@ def fast_config(**overrides: Any) -> OperatorConfig:
         "status_interval": 1.0,
         "redis_timeout": 0.5,
         "retry_delay": 1.0,
+        "rejected_retry_delay": 1.0,
         "redis_host": "127.0.0.1",
         **overrides,
     }
     return OperatorConfig(**values)
+
+
+async def stop_operator(runner: KopfRunner) -> None:
+    """Stop an operator started by ``run_operator`` before the test ends."""
+    await asyncio.to_thread(runner.__exit__, None, None, None)
+    assert runner.exit_code == 0, runner.output

@@ -1,29 +1,46 @@
 """The operator process end to end against a Kubernetes API over HTTP (KMock).
 
 Each test starts the real Kopf operator with this package's handlers, creates or edits a
-RedisQueue through the API as a user would, and checks what the operator wrote back.
+RedisQueue through the API as a user would, and checks what the operator wrote back. Every
+request the operator makes is checked against the ClusterRole it ships with.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from queue_operator.naming import API_VERSION, CONFIG_CHECKSUM
+from queue_operator.naming import API_VERSION, CONFIG_CHECKSUM, MANAGER, PLURAL
 from tests.integration.operator.conftest import (
     Cluster,
     RunOperator,
     condition,
     eventually,
     fast_config,
+    stop_operator,
 )
 from tests.support.processes import RedisServer
+
+ROOT = Path(__file__).resolve().parents[3]
+CLUSTER_ROLE = ROOT / "manifests" / "rbac" / "cluster-role.yaml"
+KOPF_FINALIZER = "kopf.zalando.org/KopfFinalizerMarker"
+# HTTP method (and KMock's action for GET) -> RBAC verb.
+VERBS = {
+    ("GET", "FETCH"): "get",
+    ("GET", "LIST"): "list",
+    ("GET", "WATCH"): "watch",
+    ("POST", "CREATE"): "create",
+    ("PATCH", "UPDATE"): "patch",
+    ("PUT", "UPDATE"): "update",
+    ("DELETE", "DELETE"): "delete",
+}
 
 CHILDREN = [
     ("v1", "configmaps", "jobs-redis-config"),
@@ -60,10 +77,88 @@ async def degraded_true(cluster: Cluster, what: str) -> tuple[dict[str, Any], di
     return body, degraded
 
 
-async def event_with_reason(cluster: Cluster, reason: str) -> None:
-    await eventually(
-        lambda: any(e.get("reason") == reason for e in cluster.events()),
+async def event_with_reason(cluster: Cluster, reason: str) -> dict[str, Any]:
+    found: dict[str, Any] = await eventually(
+        lambda: next((e for e in cluster.events() if e.get("reason") == reason), None),
         what="a Warning Event",
+    )
+    return found
+
+
+def granted() -> dict[tuple[str, str], set[str]]:
+    """(apiGroup, resource[/subresource]) -> verbs, from the shipped ClusterRole."""
+    grants: dict[tuple[str, str], set[str]] = {}
+    for rule in yaml.safe_load(CLUSTER_ROLE.read_text())["rules"]:
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                grants.setdefault((group, resource), set()).update(rule["verbs"])
+    return grants
+
+
+def rbac_calls(cluster: Cluster) -> list[tuple[str, str, str]]:
+    """(apiGroup, resource[/subresource], verb) of every API call the operator made."""
+    calls = []
+    for request in cluster.operator_requests():
+        agent = request.headers.get("User-Agent", "")
+        assert agent == MANAGER or agent.startswith("kopf/"), agent
+        if request.resource is None or request.resource.plural is None:
+            # API discovery (/api, /apis, /apis/<group>/<version>): no RBAC rule needed.
+            assert request.url.path.startswith(("/api", "/version")), request.url
+            continue
+        resource = request.resource.plural
+        if request.subresource:
+            resource += f"/{request.subresource}"
+        verb = VERBS[(str(request.method.value).upper(), request.action.value)]
+        calls.append((request.resource.group or "", resource, verb))
+    return calls
+
+
+def main_resource_status_writes(cluster: Cluster) -> list[Any]:
+    """PATCHes of a RedisQueue itself (not /status) that touch its status."""
+    found: list[Any] = []
+    for request in cluster.operator_requests():
+        if request.resource is None or request.resource.plural != PLURAL:
+            continue
+        if request.subresource is not None or str(request.method.value).upper() != "PATCH":
+            continue
+        data = request.data
+        if isinstance(data, dict) and "status" in data:
+            found.append(data)
+        if isinstance(data, list) and any(op["path"].startswith("/status") for op in data):
+            found.append(data)
+    return found
+
+
+@pytest.fixture(autouse=True)
+async def operator_stays_within_its_rbac(cluster: Cluster) -> AsyncIterator[None]:
+    """After each test (the operator stopped by then): every call it made is allowed by
+    manifests/rbac/cluster-role.yaml, and status went through the status subresource only."""
+    yield
+    calls = rbac_calls(cluster)
+    assert calls, "the operator made no API calls"
+    grants = granted()
+    denied = sorted({c for c in calls if c[2] not in grants.get((c[0], c[1]), set())})
+    assert not denied, f"calls the ClusterRole does not allow: {denied}"
+    assert not main_resource_status_writes(cluster)
+
+
+def reconcile_passes(cluster: Cluster) -> int:
+    """Status writes of reconcile passes (they carry observedGeneration; status reads do not)."""
+    count = 0
+    for request in cluster.operator_requests():
+        if request.resource is None or request.resource.plural != PLURAL:
+            continue
+        if request.subresource == "status" and isinstance(request.data, dict):
+            count += "observedGeneration" in request.data.get("status", {})
+    return count
+
+
+async def more_reconcile_passes(cluster: Cluster, passes: int = 2) -> None:
+    """Wait until the drift repair has run ``passes`` more times: the positive sign that it
+    had its chance to act (instead of sleeping and hoping)."""
+    start = reconcile_passes(cluster)
+    await eventually(
+        lambda: reconcile_passes(cluster) >= start + passes, what=f"{passes} reconcile passes"
     )
 
 
@@ -165,6 +260,110 @@ async def test_drift_timer_recreates_a_deleted_statefulset(
     )
 
 
+async def test_drift_repair_restores_a_config_edited_by_hand(
+    cluster: Cluster, run_operator: RunOperator
+) -> None:
+    await run_operator(fast_config())
+    await cluster.create_queue("jobs", {})
+    config = await eventually(
+        lambda: cluster.get("v1", "configmaps", "jobs-redis-config"), what="ConfigMap"
+    )
+    original = config["data"]["redis.conf"]
+
+    await cluster.request(
+        "PATCH",
+        "/api/v1/namespaces/queues/configmaps/jobs-redis-config",
+        {"data": {"redis.conf": "appendonly no\n"}},
+        **{"Content-Type": "application/merge-patch+json"},
+    )
+    edited = cluster.get("v1", "configmaps", "jobs-redis-config")
+    assert edited is not None
+    assert edited["data"]["redis.conf"] == "appendonly no\n"
+
+    def restored() -> bool:
+        live = cluster.get("v1", "configmaps", "jobs-redis-config")
+        return live is not None and live["data"]["redis.conf"] == original
+
+    await eventually(restored, what="redis.conf restored by the drift repair")
+
+
+async def test_no_finalizer_so_deletion_never_waits_for_the_operator(
+    cluster: Cluster, run_operator: RunOperator
+) -> None:
+    """helm uninstall deletes the operator with the RedisQueues: nothing may wait for it."""
+    runner = await run_operator(fast_config())
+    await cluster.create_queue("jobs", {})
+    await eventually(
+        lambda: (
+            (q := cluster.queue("jobs")).get("status", {}).get("observedGeneration") == 1
+            and condition(q, "Ready")  # the periodic status read has run too
+        ),
+        what="the operator done with the RedisQueue",
+    )
+    await more_reconcile_passes(cluster, passes=1)
+    assert cluster.queue("jobs")["metadata"].get("finalizers", []) == []
+
+    await stop_operator(runner)
+    await cluster.request(
+        "DELETE", "/apis/queues.ai-agents.io/v1alpha1/namespaces/queues/redisqueues/jobs"
+    )
+    assert cluster.get(API_VERSION, PLURAL, "jobs") is None
+
+
+async def test_kopf_finalizer_of_an_older_version_is_removed(
+    cluster: Cluster, run_operator: RunOperator
+) -> None:
+    """RedisQueues created under the timer-based operator carry Kopf's finalizer; the upgraded
+    operator takes it off, so they too can be deleted without it."""
+    body = {
+        "apiVersion": API_VERSION,
+        "kind": "RedisQueue",
+        "metadata": {"name": "jobs", "namespace": "queues", "finalizers": [KOPF_FINALIZER]},
+        "spec": {},
+    }
+    await cluster.request(
+        "POST", "/apis/queues.ai-agents.io/v1alpha1/namespaces/queues/redisqueues", body
+    )
+    await run_operator(fast_config())
+    await eventually(
+        lambda: cluster.queue("jobs")["metadata"].get("finalizers", []) == [],
+        what="Kopf's finalizer removed",
+    )
+
+
+async def test_a_child_the_api_server_rejects_is_degraded_and_retried(
+    cluster: Cluster, run_operator: RunOperator
+) -> None:
+    message = (
+        'StatefulSet.apps "jobs-redis" is invalid: spec.template.spec.containers[0].resources'
+        '.requests: Invalid value: "2Gi": must be less than or equal to memory limit of 1Gi'
+    )
+    cluster.api.reject("apps/v1/statefulsets", message)
+    await run_operator(fast_config())
+    await cluster.create_queue("jobs", {})
+
+    body, degraded = await degraded_true(cluster, what="ChildRejected")
+    assert degraded["reason"] == "ChildRejected"
+    assert "StatefulSet/jobs-redis" in degraded["message"]
+    assert "must be less than or equal to memory limit" in degraded["message"]
+    assert body["status"]["observedGeneration"] == 1
+    progressing = condition(body, "Progressing")
+    assert progressing is not None
+    assert (progressing["status"], progressing["reason"]) == ("True", "ChildRejected")
+    event = await event_with_reason(cluster, "ChildRejected")
+    assert event["type"] == "Warning"
+    assert "StatefulSet/jobs-redis" in event["message"]
+    assert cluster.get("apps/v1", "statefulsets", "jobs-redis") is None
+
+    # Retried: once the API server accepts it (here: the rejection lifted), it is created.
+    cluster.api.accept("apps/v1/statefulsets")
+    await eventually(lambda: sts_checksum(cluster), what="StatefulSet created on retry")
+    await eventually(
+        lambda: (c := condition(cluster.queue("jobs"), "Degraded")) and c["status"] == "False",
+        what="Degraded=False after the retry",
+    )
+
+
 async def test_invalid_spec_is_degraded_and_creates_nothing(
     cluster: Cluster, run_operator: RunOperator
 ) -> None:
@@ -176,8 +375,8 @@ async def test_invalid_spec_is_degraded_and_creates_nothing(
     assert "appendfsync" in degraded["message"]
     assert body["status"]["observedGeneration"] == 1
     await event_with_reason(cluster, "InvalidSpec")
-    # Let the drift timer run a few times: it must not create anything either.
-    await asyncio.sleep(2.5)
+    # The drift repair runs again (and writes the same condition): it creates nothing either.
+    await more_reconcile_passes(cluster)
     assert all(cluster.get(v, p, n) is None for v, p, n in CHILDREN)
 
 
@@ -197,7 +396,7 @@ async def test_storage_shrink_is_refused_and_touches_nothing(
     _, degraded = await degraded_true(cluster, what="refusal condition")
     assert degraded["reason"] == "StorageShrinkRefused"
     await event_with_reason(cluster, "StorageShrinkRefused")
-    await asyncio.sleep(2.5)
+    await more_reconcile_passes(cluster)
     assert cluster.get("apps/v1", "statefulsets", "jobs-redis") == sts_before
     assert cluster.get("v1", "configmaps", "jobs-redis-config") == config_before
 

@@ -153,6 +153,8 @@ def test_statefulset_defaults() -> None:
     }
     claim = spec["volumeClaimTemplates"][0]
     assert claim["metadata"]["name"] == "data"
+    # The claim template is immutable: only the selector labels, which never change.
+    assert claim["metadata"]["labels"] == spec["selector"]["matchLabels"]
     assert claim["spec"] == {
         "accessModes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": "1Gi"}},

@@ -7,6 +7,8 @@ kubernetes-validate carries the OpenAPI schemas of Kubernetes releases; the CRD'
 from __future__ import annotations
 
 import copy
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -100,6 +102,39 @@ def test_kustomization_installs_crd_rbac_and_operator() -> None:
         assert set((MANIFESTS / folder).glob("*.yaml")) <= listed, folder
     kinds = {doc["kind"] for path in listed for doc in documents(path)}
     assert {"CustomResourceDefinition", "ClusterRole", "Deployment"} <= kinds
+
+
+def kubectl() -> str:
+    """The pinned kubectl from `make tools` (.tools/bin), else one on PATH."""
+    pinned = ROOT / ".tools" / "bin" / "kubectl"
+    found = str(pinned) if pinned.exists() else shutil.which("kubectl")
+    if found is None:
+        pytest.skip("no kubectl: run `make tools` (installs .tools/bin/kubectl)")
+    return found
+
+
+def test_kustomize_builds_and_every_object_is_valid() -> None:
+    """What `kubectl apply -k manifests/` would send, built by kubectl's own kustomize."""
+    built = subprocess.run(
+        [kubectl(), "kustomize", str(MANIFESTS)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert built.returncode == 0, built.stderr
+    objects = [doc for doc in yaml.safe_load_all(built.stdout) if doc]
+    kinds = sorted(doc["kind"] for doc in objects)
+    assert kinds == [
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "Deployment",
+        "Namespace",
+        "ServiceAccount",
+    ]
+    for obj in objects:
+        k8s_validate(obj)
 
 
 @pytest.mark.parametrize(
@@ -217,6 +252,34 @@ def test_crd_and_operator_refuse_the_same_specs(raw: dict[str, Any]) -> None:
         jsonschema.validate(apply_defaults(spec_schema(), raw), spec_schema())
     with pytest.raises(ValueError):  # noqa: PT011 - each case fails on a different field
         parse_spec("jobs", raw)
+
+
+# Tolerations the API server refuses in a pod, by the CRD rule (CEL) that refuses each.
+REFUSED_TOLERATIONS = {
+    "a toleration with operator Exists must not have a value": {
+        "key": "k",
+        "operator": "Exists",
+        "value": "v",
+    },
+    "a toleration without a key must use operator Exists": {"operator": "Equal", "value": "v"},
+    "tolerationSeconds needs effect NoExecute": {"key": "k", "tolerationSeconds": 5},
+}
+
+
+def test_crd_carries_the_api_servers_toleration_rules() -> None:
+    """jsonschema cannot evaluate CEL (and no CEL evaluator is installed here), so this checks
+    that each rule is on the toleration items, and that the operator refuses the same toleration
+    with the same message; kind (tests/e2e) is where the API server itself evaluates them."""
+    items = spec_schema()["properties"]["scheduling"]["properties"]["tolerations"]["items"]
+    rules = {rule["message"]: rule["rule"] for rule in items["x-kubernetes-validations"]}
+    assert set(rules) == set(REFUSED_TOLERATIONS)
+    assert (
+        "self.operator != 'Exists'"
+        in rules["a toleration with operator Exists must not have a value"]
+    )
+    for message, toleration in REFUSED_TOLERATIONS.items():
+        with pytest.raises(ValueError, match=message):
+            parse_spec("jobs", {"scheduling": {"tolerations": [toleration]}})
 
 
 def test_crd_accepts_what_the_operator_accepts() -> None:

@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from queue_operator.builders import build_statefulset
+import pytest
+
+from queue_operator.builders import build_children, build_statefulset
+from queue_operator.kube import ApiError, Manifest
 from queue_operator.naming import APPLIED_HASH, Owner
-from queue_operator.reconcile import contains, stamp, storage_refusal
+from queue_operator.reconcile import (
+    ChildRejected,
+    contains,
+    immutable_refusal,
+    keep_immutable,
+    reconcile,
+    stamp,
+    storage_refusal,
+)
 from queue_operator.spec import parse_spec
 
 OWNER = Owner(name="jobs", namespace="work", uid="u")
@@ -85,3 +97,124 @@ def test_other_changes_are_not_storage_changes() -> None:
     live = live_statefulset(size="1Gi", keepOnDelete=True)
     changed = parse_spec("jobs", {"persistence": {"keepOnDelete": False, "appendfsync": "no"}})
     assert storage_refusal(live, changed) is None
+
+
+def test_quantities_the_api_server_normalised_are_not_drift() -> None:
+    desired = {
+        "resources": {
+            "requests": {"cpu": "0.5", "memory": "1024Mi"},
+            "limits": {"cpu": "1000m", "memory": "2Gi"},
+        }
+    }
+    live = {
+        "resources": {
+            "requests": {"cpu": "500m", "memory": "1Gi"},
+            "limits": {"cpu": "1", "memory": "2Gi"},
+        }
+    }
+    assert contains(live, desired)
+    assert not contains({"resources": {**live["resources"], "limits": {"cpu": "2"}}}, desired)
+    # Outside limits/requests a string is a string: "1.0" is not "1" in an env var.
+    assert not contains(
+        {"env": [{"name": "A", "value": "1"}]}, {"env": [{"name": "A", "value": "1.0"}]}
+    )
+
+
+def test_normalised_storage_in_a_live_statefulset_is_not_drift() -> None:
+    spec = parse_spec("jobs", {"persistence": {"size": "1024Mi"}})
+    desired = build_statefulset(OWNER, spec, config_checksum="c", secret_checksum="s")
+    live = copy.deepcopy(desired)
+    live["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] = "1Gi"
+    assert contains(live, desired)
+
+
+def test_unchanged_immutable_fields_are_no_refusal() -> None:
+    live = live_statefulset()
+    assert immutable_refusal(live, live_statefulset(), parse_spec("jobs", {})) is None
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda s: s["selector"]["matchLabels"].update(extra="x"), "spec.selector"),
+        (lambda s: s.update(serviceName="other"), "spec.serviceName"),
+        (
+            lambda s: s["volumeClaimTemplates"][0]["spec"].update(accessModes=["ReadWriteMany"]),
+            "accessModes",
+        ),
+        (lambda s: s["volumeClaimTemplates"][0]["spec"].update(volumeMode="Block"), "volumeMode"),
+        (lambda s: s["volumeClaimTemplates"][0]["metadata"].update(name="redis"), "names"),
+    ],
+    ids=["selector", "serviceName", "accessModes", "volumeMode", "claim-name"],
+)
+def test_any_immutable_difference_is_refused_not_patched(edit: Any, field: str) -> None:
+    live = live_statefulset()
+    edit(live["spec"])
+    refusal = immutable_refusal(live, live_statefulset(), parse_spec("jobs", {}))
+    assert refusal is not None
+    assert refusal.reason == "StatefulSetChangeRefused"
+    assert field in refusal.message
+    assert "--cascade=orphan" in refusal.message
+
+
+def test_claim_labels_of_older_versions_are_kept_not_refused() -> None:
+    """Older operators put every owner label on the claim template; the live one is kept, so
+    the apply does not touch the immutable template at all."""
+    live = live_statefulset()
+    claim = live["spec"]["volumeClaimTemplates"][0]
+    claim["metadata"]["labels"] = OWNER.labels("redis")
+    claim["spec"]["volumeMode"] = "Filesystem"  # a server default
+    live["spec"]["selector"]["matchExpressions"] = []
+    desired = live_statefulset()
+    assert immutable_refusal(live, desired, parse_spec("jobs", {})) is None
+    kept = keep_immutable(desired, live)
+    for key in ("selector", "serviceName", "volumeClaimTemplates"):
+        assert kept["spec"][key] == live["spec"][key]
+    assert kept["spec"]["template"] == desired["spec"]["template"]
+    assert contains(live, {"spec": {"volumeClaimTemplates": kept["spec"]["volumeClaimTemplates"]}})
+
+
+class RejectingApi:
+    """Just enough of KubeApi: nothing exists yet, and one kind is refused with HTTP 422."""
+
+    def __init__(self, rejected_kind: str) -> None:
+        self.rejected_kind = rejected_kind
+        self.applied: list[str] = []
+
+    async def get(self, api_version: str, kind: str, namespace: str, name: str) -> None:
+        return None
+
+    async def create(self, obj: Manifest) -> Manifest:
+        return await self.apply(obj)
+
+    async def apply(self, obj: Manifest) -> Manifest:
+        if obj["kind"] == self.rejected_kind:
+            raise ApiError(422, f'{obj["kind"]}.apps "{obj["metadata"]["name"]}" is invalid')
+        self.applied.append(obj["kind"])
+        return obj
+
+
+async def test_a_child_the_api_server_rejects_is_named_in_the_error() -> None:
+    api = RejectingApi("StatefulSet")
+    with pytest.raises(ChildRejected) as caught:
+        await reconcile(api, OWNER, parse_spec("jobs", {}))  # type: ignore[arg-type]
+    assert caught.value.child == "StatefulSet/jobs-redis"
+    assert caught.value.status == 422
+    assert "StatefulSet/jobs-redis" in caught.value.message
+    assert "is invalid" in caught.value.message
+    # Children before it in apply order were written; none after it.
+    assert api.applied == ["Secret", "ConfigMap", "Service", "Service"]
+
+
+async def test_other_api_errors_stay_api_errors() -> None:
+    class Down(RejectingApi):
+        async def apply(self, obj: Manifest) -> Manifest:
+            raise ApiError(503, "unavailable")
+
+    with pytest.raises(ApiError):
+        await reconcile(Down(""), OWNER, parse_spec("jobs", {}))  # type: ignore[arg-type]
+
+
+def test_children_order_puts_the_statefulset_after_its_config() -> None:
+    kinds = [c["kind"] for c in build_children(OWNER, parse_spec("jobs", {}), secret_checksum="")]
+    assert kinds.index("ConfigMap") < kinds.index("StatefulSet")

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from queue_operator.spec import RedisQueueSpec, parse_quantity, parse_spec
+from queue_operator.spec import RedisQueueSpec, parse_quantity, parse_spec, same_quantity
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -62,6 +62,10 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("existing_secret", {"auth": {"existingSecret": "Not_A_Name"}}),
     ("image_pull_policy", {"imagePullPolicy": "Sometimes"}),
     ("operator", {"scheduling": {"tolerations": [{"operator": "In"}]}}),
+    # What the API server refuses in a pod (the CRD has these as CEL rules).
+    ("Exists", {"scheduling": {"tolerations": [{"key": "k", "operator": "Exists", "value": "v"}]}}),
+    ("key", {"scheduling": {"tolerations": [{"operator": "Equal", "value": "v"}]}}),
+    ("tolerationSeconds", {"scheduling": {"tolerations": [{"key": "k", "tolerationSeconds": 5}]}}),
     ("limits", {"resources": {"limits": {"memory": "a lot"}}}),
     ("unknown", {"unknown": True}),
     ("persistance", {"persistance": {}}),
@@ -96,6 +100,34 @@ def test_longest_allowed_name() -> None:
 )
 def test_quantities_compare_by_value(text: str, value: Decimal) -> None:
     assert parse_quantity(text) == value
+
+
+@pytest.mark.parametrize(
+    ("live", "desired"),
+    [("500m", "0.5"), ("1Gi", "1024Mi"), ("1", "1000m"), ("1536Mi", "1.5Gi"), ("2", 2)],
+)
+def test_quantities_the_api_server_normalised_are_the_same(live: str, desired: str | int) -> None:
+    assert same_quantity(live, desired)
+
+
+@pytest.mark.parametrize(("live", "desired"), [("500m", "0.6"), ("1G", "1Gi"), ("lots", "1")])
+def test_different_or_unreadable_quantities_differ(live: str, desired: str) -> None:
+    assert not same_quantity(live, desired)
+
+
+def test_tolerations_the_api_server_accepts_pass() -> None:
+    parse_spec(
+        "jobs",
+        {
+            "scheduling": {
+                "tolerations": [
+                    {"operator": "Exists"},
+                    {"key": "k", "operator": "Exists", "effect": "NoSchedule"},
+                    {"key": "k", "value": "v", "effect": "NoExecute", "tolerationSeconds": 30},
+                ]
+            }
+        },
+    )
 
 
 def test_spec_is_immutable() -> None:
