@@ -58,6 +58,17 @@ ConfigMap, so both kinds of Prometheus evaluate the same text.
         summary: {{ printf "Redis of RedisQueue %s cannot write its AOF" $x | quote }}
         description: {{ printf "The last AOF write of RedisQueue %s in {{ $labels.namespace }} failed (disk full or read-only?): new jobs are not durable and Redis may refuse writes." $x | quote }}
 {{- end }}{{ end }}
+{{- with $al.aofDisabled }}{{ if .enabled }}
+    - alert: RedisQueueAOFDisabled
+      expr: min by (namespace, service) (redis_queue_aof_enabled{ {{- $m -}} }) == 0
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ printf "Redis of RedisQueue %s runs without AOF" $x | quote }}
+        description: {{ printf "Redis of RedisQueue %s in {{ $labels.namespace }} reports appendonly off (CONFIG SET appendonly no, or a redis.conf not written by the operator): jobs are not persisted and a restart loses the queue." $x | quote }}
+{{- end }}{{ end }}
 {{- with $al.keyError }}{{ if .enabled }}
     - alert: RedisQueueKeyError
       expr: max by (namespace, service, queue, error) (redis_queue_key_error{ {{- $m -}} }) > 0

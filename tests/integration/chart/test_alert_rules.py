@@ -66,6 +66,14 @@ CASES: dict[str, dict[str, Any]] = {
         "labels": {},
         "value": "0",
     },
+    "RedisQueueAOFDisabled": {
+        "fire": [(f"redis_queue_aof_enabled{{{TARGET}}}", "0x30")],
+        "quiet": [(f"redis_queue_aof_enabled{{{TARGET}}}", "1x30")],
+        "at": "6m",
+        "before": "4m",
+        "labels": {},
+        "value": "0",
+    },
     "RedisQueueKeyError": {
         "fire": [
             (f'redis_queue_key_error{{{TARGET},queue="enhancement:dlq",error="WRONGTYPE"}}', "1x30")
@@ -208,6 +216,7 @@ def test_rules_and_queries_use_the_exporters_real_metric_names(
         "redis_queue_up",
         "redis_queue_oldest_job_age_seconds",
         "redis_queue_aof_last_write_ok",
+        "redis_queue_aof_enabled",
         "redis_queue_key_error",
     }
     assert used <= published, f"not published by the exporter: {used - published}"
@@ -216,3 +225,63 @@ def test_rules_and_queries_use_the_exporters_real_metric_names(
     assert re.search(r'redis_queue_key_error\{queue="enhancement:dlq",error="[^"]+"\}', body) or (
         re.search(r'redis_queue_key_error\{error="[^"]+",queue="enhancement:dlq"\}', body)
     )
+
+
+def _sample(exposition: str, name: str) -> str:
+    (value,) = [line.split()[-1] for line in exposition.splitlines() if line.startswith(name + " ")]
+    return value
+
+
+def test_aof_disabled_fires_on_what_the_real_exporter_reports(
+    groups: list[dict[str, Any]],
+    redis_server: RedisServer,
+    start_exporter: Callable[..., ExporterProcess],
+    tmp_path: Path,
+) -> None:
+    """`CONFIG SET appendonly no` on a real Redis: the exporter's redis_queue_aof_enabled goes
+    from 1 to 0, and fed to promtool those values keep RedisQueueAOFDisabled quiet / fire it."""
+    exporter = start_exporter(redis_server.url)
+    _, before = exporter.get("/metrics")
+    client = redis.Redis.from_url(redis_server.url)
+    client.config_set("appendonly", "no")
+    client.close()
+    _, after = exporter.get("/metrics")
+    values = {
+        "on": float(_sample(before, "redis_queue_aof_enabled")),
+        "off": float(_sample(after, "redis_queue_aof_enabled")),
+    }
+    assert values == {"on": 1.0, "off": 0.0}
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": groups}))
+
+    def case(value: float, expected: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "interval": "30s",
+            "input_series": [
+                {"series": f"redis_queue_aof_enabled{{{TARGET}}}", "values": f"{value:g}x30"}
+            ],
+            "alert_rule_test": [
+                {"eval_time": "6m", "alertname": "RedisQueueAOFDisabled", "exp_alerts": expected}
+            ],
+        }
+
+    labels = {"namespace": NAMESPACE, "service": SERVICE, "redisqueue": QUEUE_NAME}
+    rule = _alerts(groups)["RedisQueueAOFDisabled"]
+    fired = {
+        "exp_labels": {**labels, "severity": "critical"},
+        "exp_annotations": {k: _expand(v, labels, "0") for k, v in rule["annotations"].items()},
+    }
+    test_file = tmp_path / "test.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(rules_file)],
+                "evaluation_interval": "30s",
+                "tests": [case(values["on"], []), case(values["off"], [fired])],
+            }
+        )
+    )
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
