@@ -79,3 +79,59 @@ def test_autoscaling_without_exporter_still_fails(helm: Helm, tmp_path: Path) ->
         helm.template(
             values={**KEDA, "redisQueue": {"exporter": {"enabled": False}}}, work_dir=tmp_path
         )
+
+
+ELSEWHERE = {
+    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "redis-queue-system"}},
+    "podSelector": {"matchLabels": {"app.kubernetes.io/name": "queue-operator"}},
+}
+
+
+def test_network_policy_admits_an_operator_installed_elsewhere(helm: Helm, tmp_path: Path) -> None:
+    values = {
+        "operator": {"enabled": False},
+        "networkPolicy": {"extraIngress": [ELSEWHERE, {"ipBlock": {"cidr": "10.1.0.0/16"}}]},
+    }
+    manifests = helm.template(values=values, work_dir=tmp_path)
+    assert "Deployment" not in kinds(manifests)
+    policy = find(manifests, "NetworkPolicy")
+    _validate(policy)
+    (rule,) = policy["spec"]["ingress"]
+    peers = rule["from"]
+    assert peers[-2:] == [ELSEWHERE, {"ipBlock": {"cidr": "10.1.0.0/16"}}]
+    assert len(peers) == 4  # clients, exporter, and the two extra peers
+    assert "WARNING: operator.enabled=false" not in helm.notes(tmp_path, values)
+
+
+def test_notes_warn_when_the_operator_elsewhere_is_not_admitted(helm: Helm, tmp_path: Path) -> None:
+    notes = helm.notes(tmp_path, {"operator": {"enabled": False}})
+    assert "WARNING: operator.enabled=false and networkPolicy.extraIngress is empty" in notes
+    assert "WARNING" not in helm.notes(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("peer", "path"),
+    [
+        ({"podSelectors": {}}, "networkPolicy/extraIngress/0"),
+        ({}, "networkPolicy/extraIngress/0"),
+        (
+            {"podSelector": {"matchExpressions": [{"key": "a", "operator": "Is"}]}},
+            "networkPolicy/extraIngress/0/podSelector/matchExpressions/0/operator",
+        ),
+        ({"ipBlock": {"except": ["10.0.0.0/8"]}}, "networkPolicy/extraIngress/0/ipBlock"),
+        (
+            {"namespaceSelector": {"matchLabels": {"team": "a b"}}},
+            "networkPolicy/extraIngress/0/namespaceSelector/matchLabels/team",
+        ),
+    ],
+    ids=["typo", "empty", "expression-operator", "cidr-missing", "label-value"],
+)
+def test_extra_ingress_is_schema_checked(
+    helm: Helm, peer: dict[str, Any], path: str, tmp_path: Path
+) -> None:
+    with pytest.raises(HelmError) as caught:
+        helm.template(values={"networkPolicy": {"extraIngress": [peer]}}, work_dir=tmp_path)
+    message = caught.value.stderr
+    assert "values don't meet the specifications of the schema" in message, message
+    named = f"'/{path}'" if helm.major >= 4 else path.replace("/", ".")
+    assert named in message, message
