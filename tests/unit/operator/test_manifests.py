@@ -109,7 +109,7 @@ def kubectl() -> str:
     pinned = ROOT / ".tools" / "bin" / "kubectl"
     found = str(pinned) if pinned.exists() else shutil.which("kubectl")
     if found is None:
-        pytest.skip("no kubectl: run `make tools` (installs .tools/bin/kubectl)")
+        pytest.fail("no kubectl: run `make tools` (installs .tools/bin/kubectl)")
     return found
 
 
