@@ -2,8 +2,12 @@
 
 One JSON object per line lets Kubernetes log pipelines index the fields (``queue``, ``op``,
 ``error``) instead of regex-parsing prose. The scrubbing is belt and braces: URLs are masked
-where they are logged, but a password can still hide in a third-party exception message, so
-the formatter removes every configured secret from the final text as the last step.
+where they are logged, but a password can still hide in a third-party exception message or an
+access-log line, so the formatter removes every configured secret from the message, every
+field and the traceback *before* encoding them. Scrubbing the encoded line alone is not
+enough: JSON escapes ``"`` and ``\\`` (and control characters), so a password holding one of
+them no longer appears verbatim there. As a last guard the encoded line is also scrubbed of
+each secret's JSON-escaped form.
 """
 
 from __future__ import annotations
@@ -23,7 +27,27 @@ class JsonFormatter(logging.Formatter):
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         super().__init__()
-        self._secrets = tuple(s for s in secrets if s)
+        # Longest first, so a secret that contains another is removed whole.
+        self._secrets = tuple(sorted({s for s in secrets if s}, key=len, reverse=True))
+        escaped = {json.dumps(s, ensure_ascii=False)[1:-1] for s in self._secrets}
+        self._escaped = tuple(sorted(escaped - set(self._secrets), key=len, reverse=True))
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    def _scrub_value(self, value: object) -> object:
+        """Strings scrubbed; containers walked; other objects as the text json would write."""
+        if isinstance(value, str):
+            return self._scrub(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if isinstance(value, dict):
+            return {str(k): self._scrub_value(v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._scrub_value(v) for v in value]
+        return self._scrub(str(value))
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, object] = {
@@ -35,8 +59,10 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD})
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
+        if self._secrets:
+            entry = {k: self._scrub_value(v) for k, v in entry.items()}
         line = json.dumps(entry, default=str, ensure_ascii=False)
-        for secret in self._secrets:
+        for secret in self._escaped:
             line = line.replace(secret, "***")
         return line
 

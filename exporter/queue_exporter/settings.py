@@ -28,7 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal, NoReturn, TypeVar, cast
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 ENV_PREFIX = "AI_AGENTS_"
 DEFAULT_QUEUES = ("enhancement:queue", "enhancement:dlq")
@@ -43,9 +43,22 @@ def mask_url(url: str) -> str:
     """Return ``url`` with any password replaced by ``***``, for logs and error messages.
 
     Works on strings that are not valid URLs too (it is called on bad input), because a
-    malformed URL may still carry a real password.
+    malformed URL may still carry a real password, typically one with an unescaped ``/`` or
+    ``@``. So it does not parse: everything between ``://`` and the *last* ``@`` is user
+    information, and all of it after the first ``:`` is masked (the username before it is
+    kept). Text without an ``@`` carries no credentials and is returned as is. When in doubt
+    it masks too much (a ``@`` in a path), never too little.
     """
-    return re.sub(r"(?<=://)([^/@]*?):([^/@]*)@", r"\1:***@", url)
+    scheme, separator, rest = url.partition("://")
+    if not separator:
+        scheme, rest = "", url
+    userinfo, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user, colon, _ = userinfo.partition(":")
+    if not colon:
+        return url  # ``user@host``: a username, no password
+    return f"{scheme}{separator}{user}:***@{host}"
 
 
 class SecretStr:
@@ -133,13 +146,22 @@ def _deadline(value: object) -> float:
     return seconds
 
 
+_CREDENTIALS_HINT = (
+    "check the port, and percent-encode special characters of the password: "
+    "/ as %2F, @ as %40, : as %3A, % as %25"
+)
+
+
 def _redis_url(value: object) -> str:
     url = _text(value)
     try:
         parts = urlsplit(url)
         port = parts.port  # raises ValueError on a non-numeric or out-of-range port
     except ValueError as error:
-        raise ValueError(f"{mask_url(url)!r} is not a valid URL ({error})") from None
+        # urlsplit's message quotes the text it failed on, which for a password holding an
+        # unescaped "/" is a piece of that password ("Port could not be cast ... 's3cr'").
+        reason = str(error) if mask_url(url) == url else _CREDENTIALS_HINT
+        raise ValueError(f"{mask_url(url)!r} is not a valid URL ({reason})") from None
     if parts.scheme not in REDIS_SCHEMES:
         raise ValueError(f"{mask_url(url)!r} must start with redis://, rediss:// or unix://")
     if parts.scheme == "unix":
@@ -293,16 +315,28 @@ class RedisSettings:
                     )
                 ]
             )
-        if self.redis_password_file is not None and not self.redis_password_file.is_file():
-            raise SettingsError(
-                [
-                    (
-                        None,
-                        f"{env_name('redis_password_file')}: {self.redis_password_file} is not a "
-                        "readable file",
-                    )
-                ]
-            )
+        object.__setattr__(self, "_file_password", self._read_password_file())
+
+    def _read_password_file(self) -> str | None:
+        """The password file's content, read here so a bad file is a config error at start.
+
+        Any failure (missing, a directory, no permission, not UTF-8, empty) becomes one line
+        naming the setting, never a traceback from deep inside the connection pool.
+        """
+        path = self.redis_password_file
+        if path is None:
+            return None
+        try:
+            password = path.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            problem = f"{path} is not UTF-8 text"
+        except OSError as error:
+            problem = f"{path} is not a readable file ({error.strerror or error})"
+        else:
+            if password:
+                return password
+            problem = f"{path} is empty"
+        raise SettingsError([("redis_password_file", problem)])
 
     def __setattr__(self, name: str, value: object) -> NoReturn:
         raise AttributeError(f"{type(self).__name__} is read-only")
@@ -333,18 +367,24 @@ class RedisSettings:
     def password(self) -> str | None:
         """The password from the flag/env or the file; ``None`` means URL or no auth.
 
-        Read when the connection pool is created (process start): a rotated password needs a
-        restart, which a Kubernetes Secret change triggers through the checksum annotation.
+        The file is read once, when the settings are validated (process start): a rotated
+        password needs a restart, which a Kubernetes Secret change triggers through the
+        checksum annotation.
         """
         if self.redis_password is not None:
             return self.redis_password.get_secret_value()
-        if self.redis_password_file is not None:
-            return self.redis_password_file.read_text().strip()
-        return None
+        file_password: str | None = getattr(self, "_file_password", None)
+        return file_password
 
     def secrets(self) -> list[str]:
-        """Every form of the password this process knows, for the log scrubber."""
-        return [s for s in (self.password(), urlsplit(self.redis_url).password) if s]
+        """Every form of the password this process knows, for the log scrubber.
+
+        A password in the URL is there percent-encoded (``p%40ss``) while Redis, and any
+        message that quotes what was sent, sees it decoded (``p@ss``): both are secrets.
+        """
+        in_url = urlsplit(self.redis_url).password
+        forms = (self.password(), in_url, unquote(in_url) if in_url else None)
+        return list(dict.fromkeys(s for s in forms if s))
 
 
 class ExporterSettings(RedisSettings):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -126,6 +128,23 @@ def test_invalid_settings_exit_2_with_one_clear_message(env: dict[str, str], set
     assert "Traceback" not in message
 
 
+@pytest.mark.parametrize("program", ["queue-exporter", "queuectl"])
+def test_an_unusable_password_file_exits_2_naming_the_setting(tmp_path: Path, program: str) -> None:
+    secret = tmp_path / "password"
+    secret.write_bytes(b"\xff\xfe\n")  # not UTF-8: read_text raised in the pool before
+    done = subprocess.run(
+        [script(program), *(["depth"] if program == "queuectl" else [])],
+        capture_output=True,
+        text=True,
+        env=clean_env(AI_AGENTS_REDIS_PASSWORD_FILE=str(secret)),
+        timeout=30,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"{program}: invalid setting AI_AGENTS_REDIS_PASSWORD_FILE")
+    assert "not UTF-8" in done.stderr
+
+
 def test_invalid_flag_value_exits_2_for_queuectl_too() -> None:
     done = subprocess.run(
         [script("queuectl"), "--redis-url", "http://h", "depth"],
@@ -138,13 +157,25 @@ def test_invalid_flag_value_exits_2_for_queuectl_too() -> None:
     assert "AI_AGENTS_REDIS_URL (--redis-url)" in done.stderr
 
 
+def leaked_forms(password: str) -> list[str]:
+    """The password as is, JSON-escaped, percent-encoded, and each piece around / @ " \\."""
+    pieces = [p for p in re.split(r'[/@"\\]', password) if len(p) >= 4]
+    return list({password, json.dumps(password)[1:-1], quote(password, safe=""), *pieces})
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["Pa55-never-logged", "s3cr/et+pw", "p@ss@w0rd9", 'pa"ss\\w0rd9'],
+    ids=["plain", "slash", "at-signs", "quote-backslash"],
+)
 def test_password_never_appears_in_logs_or_errors(
-    tmp_path: Path, start_exporter: StartExporter
+    tmp_path: Path, start_exporter: StartExporter, password: str
 ) -> None:
-    password = "Pa55-never-logged"
     server = RedisServer(data_dir=tmp_path / "auth", password=password).start()
     try:
-        url_with_password = f"redis://:{password}@127.0.0.1:{server.port}/0"
+        url_with_password = f"redis://:{quote(password, safe='')}@127.0.0.1:{server.port}/0"
+        # As a person would paste it, special characters not escaped: for "/" not a valid URL.
+        raw_url = f"redis://:{password}@127.0.0.1:{server.port}/0"
         by_env = start_exporter(
             server.url, AI_AGENTS_REDIS_PASSWORD=password, AI_AGENTS_LOG_LEVEL="DEBUG"
         )
@@ -152,6 +183,9 @@ def test_password_never_appears_in_logs_or_errors(
         wrong = start_exporter(server.url, AI_AGENTS_REDIS_PASSWORD=password + "-wrong")
         for exporter in (by_env, by_url):
             assert parse(exporter.get("/metrics")[1])[("redis_queue_up", ())] == 1.0
+            # The DEBUG access log quotes the request line: a secret in it must be scrubbed
+            # even where JSON escapes its quotes and backslashes.
+            assert exporter.get("/" + password)[0] == 404  # sent unescaped, as typed
         assert parse(wrong.get("/metrics")[1])[("redis_queue_up", ())] == 0.0
         server.kill()
         outputs = []
@@ -179,9 +213,26 @@ def test_password_never_appears_in_logs_or_errors(
             timeout=30,
         )
         assert down.returncode == 1
-        outputs += [bad.stderr, down.stderr, down.stdout]
+        pasted = subprocess.run(
+            [script("queue-exporter")],
+            capture_output=True,
+            text=True,
+            env=clean_env(AI_AGENTS_REDIS_URL=raw_url, AI_AGENTS_EXPORTER_PORT="0"),
+            timeout=30,
+        )
+        assert pasted.returncode == 2  # a bad URL, or (URL fine) port 0 refused
+        pasted_ctl = subprocess.run(
+            [script("queuectl"), "depth"],
+            capture_output=True,
+            text=True,
+            env=clean_env(AI_AGENTS_REDIS_URL=raw_url),
+            timeout=30,
+        )
+        assert pasted_ctl.returncode == (2 if "/" in password else 1), pasted_ctl.stderr
+        outputs += [bad.stderr, down.stderr, down.stdout, pasted.stderr, pasted_ctl.stderr]
     finally:
         server.kill()
     joined = "\n".join(outputs)
     assert "redis://:***@127.0.0.1" in joined  # the URL is logged, masked
-    assert password not in joined
+    for form in leaked_forms(password):
+        assert form not in joined, f"{form!r} leaked"

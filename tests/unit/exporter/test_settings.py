@@ -209,3 +209,70 @@ def test_code_can_pass_typed_values_and_repr_hides_passwords() -> None:
     assert secret.password() == "pw"
     assert "pw" not in repr(secret)
     assert "pw" not in str(secret.redis_password)
+
+
+@pytest.mark.parametrize(
+    ("url", "masked"),
+    [
+        ("redis://:s3cr/et+pw@127.0.0.1:6379/0", "redis://:***@127.0.0.1:6379/0"),
+        ("redis://:p@ss@word@h:6379/0", "redis://:***@h:6379/0"),
+        ("redis://user:a/b@c@h/0", "redis://user:***@h/0"),
+        ('redis://:pa"ss\\word@h:6379/0', "redis://:***@h:6379/0"),
+        ("redis://:a:b:c@h", "redis://:***@h"),
+        (":pw/x@h:6379", ":***@h:6379"),  # no scheme: still masked
+        ("localhost:6379", "localhost:6379"),
+    ],
+)
+def test_mask_url_hides_passwords_with_slashes_and_at_signs(url: str, masked: str) -> None:
+    assert mask_url(url) == masked
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:s3cr/et+pw@127.0.0.1:6379/0",
+        "redis://:12/s3cret@127.0.0.1:6379/0",
+        "redis://u:s3cr/et@h:badport/0",
+        "redis://:p@ss@h:port/0",
+    ],
+)
+def test_bad_url_errors_never_quote_the_password(monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, AI_AGENTS_REDIS_URL=url)
+    message = str(caught.value)
+    assert "AI_AGENTS_REDIS_URL" in message
+    assert ":***@" in message
+    for piece in ("s3cr", "et+pw", "s3cret", "ss@h"):
+        assert piece not in message
+
+
+def test_secrets_hold_the_url_password_encoded_and_decoded() -> None:
+    settings = RedisSettings(redis_url="redis://:p%22w%5Cx%40y@h:6379/0")
+    assert settings.secrets() == ["p%22w%5Cx%40y", 'p"w\\x@y']
+    assert RedisSettings(redis_url="redis://:plain@h/0").secrets() == ["plain"]
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(b"\xff\xfe not utf-8", "not UTF-8"), (b"  \n", "is empty")],
+)
+def test_a_password_file_that_cannot_be_used_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, problem: str
+) -> None:
+    secret = tmp_path / "password"
+    secret.write_bytes(content)
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, AI_AGENTS_REDIS_PASSWORD_FILE=str(secret))
+    assert "AI_AGENTS_REDIS_PASSWORD_FILE (--redis-password-file)" in str(caught.value)
+    assert problem in str(caught.value)
+
+
+def test_an_unreadable_password_file_is_a_config_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A directory passes no is_file() check but also stands for any OSError on read
+    # (EACCES cannot be produced for root, who runs these tests in CI containers).
+    with pytest.raises(ConfigError) as caught:
+        load(monkeypatch, AI_AGENTS_REDIS_PASSWORD_FILE=str(tmp_path))
+    assert "AI_AGENTS_REDIS_PASSWORD_FILE" in str(caught.value)
+    assert "not a readable file" in str(caught.value)
