@@ -178,6 +178,11 @@ redis_queue:desired_workers
 {{- if ge (int $a.thresholds.scaleDownPerWorker) (int $a.thresholds.scaleUpPerWorker) -}}
 {{- fail "autoscaling.thresholds.scaleDownPerWorker must be lower than autoscaling.thresholds.scaleUpPerWorker (the hold band lies between them)" -}}
 {{- end -}}
+{{- $u := int $a.thresholds.scaleUpPerWorker -}}
+{{- $l := int $a.thresholds.scaleDownPerWorker -}}
+{{- if and (eq $a.engine "keda") (eq $a.mode "band") $a.keda.redisTrigger.enabled (lt $u (sub (mul 2 $l) 1)) -}}
+{{- fail (printf "autoscaling.keda.redisTrigger.enabled needs autoscaling.thresholds.scaleUpPerWorker >= 2 x autoscaling.thresholds.scaleDownPerWorker - 1 (here %d < %d): below that the redis trigger's ceil(depth / %d) outvotes the band's floor(depth / %d) and blocks scale-down (depth %d at 2 workers: redis wants 2, the band 1). Raise scaleUpPerWorker, lower scaleDownPerWorker, or set autoscaling.keda.redisTrigger.enabled=false" $u (sub (mul 2 $l) 1) $u $l (add $u 1)) -}}
+{{- end -}}
 {{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
 {{- end -}}

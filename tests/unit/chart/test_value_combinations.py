@@ -4,6 +4,7 @@ manifests/operator, and what NOTES.txt tells the user."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -135,3 +136,64 @@ def test_extra_ingress_is_schema_checked(
     assert "values don't meet the specifications of the schema" in message, message
     named = f"'/{path}'" if helm.major >= 4 else path.replace("/", ".")
     assert named in message, message
+
+
+def _hpa(value: float, target: float, current: int) -> int:
+    """One metric's proposal: ceil(value / target) unless within the 0.1 tolerance; min 1."""
+    if abs(value / (target * current) - 1) <= 0.1:
+        return current
+    return max(1, math.ceil(value / target))
+
+
+def _band(depth: int, workers: int, up: int, down: int) -> int:
+    if depth > up * workers:
+        return math.ceil(depth / up)
+    if depth < down * workers:
+        return depth // down
+    return workers
+
+
+def _redis_outvotes_band(up: int, down: int) -> bool:
+    return any(
+        _hpa(depth, up, workers) > _hpa(_band(depth, workers, up, down), 1, workers)
+        for workers in range(1, 12)
+        for depth in range(0, 2 * up * workers + 2)
+    )
+
+
+def test_redis_trigger_outvotes_the_band_exactly_below_the_bound() -> None:
+    """The rule the chart enforces, derived from the HPA's arithmetic (max of the proposals)."""
+    for down in range(1, 13):
+        for up in range(down + 1, 30):
+            assert _redis_outvotes_band(up, down) == (up < 2 * down - 1), (up, down)
+
+
+@pytest.mark.parametrize(
+    ("up", "down", "mode", "redis", "fails"),
+    [
+        (18, 10, "band", True, True),
+        (19, 10, "band", True, False),
+        (50, 10, "band", True, False),
+        (18, 10, "band", False, False),
+        (18, 10, "proportional", True, False),
+    ],
+)
+def test_redis_trigger_needs_up_at_least_twice_down(
+    helm: Helm, up: int, down: int, mode: str, redis: bool, fails: bool, tmp_path: Path
+) -> None:
+    autoscaling = {
+        **KEDA["autoscaling"],
+        "mode": mode,
+        "thresholds": {"scaleUpPerWorker": up, "scaleDownPerWorker": down},
+        "keda": {"redisTrigger": {"enabled": redis}},
+    }
+    values = {"autoscaling": autoscaling}
+    if not fails:
+        assert find(helm.template(values=values, work_dir=tmp_path), "ScaledObject")
+        return
+    with pytest.raises(HelmError) as caught:
+        helm.template(values=values, work_dir=tmp_path)
+    message = caught.value.stderr
+    assert "autoscaling.keda.redisTrigger.enabled needs" in message
+    assert "autoscaling.thresholds.scaleUpPerWorker >= 2 x" in message
+    assert "(here 18 < 19)" in message
