@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from redis.asyncio import Redis
 
 from queue_exporter.jobs import Job, encode_job
 from tests.integration.exporter.scrape import depth, depth_series, parse
-from tests.support.processes import ExporterProcess, RedisServer, free_port
+from tests.support.processes import (
+    LOOPBACK,
+    ExporterProcess,
+    RedisServer,
+    free_port,
+    http_get,
+    wait_until,
+)
 
 StartExporter = Callable[..., ExporterProcess]
 QUEUES = "enhancement:queue,enhancement:dlq,big:queue,missing:queue"
@@ -27,6 +35,38 @@ def scrape(exporter: ExporterProcess) -> dict[tuple[str, tuple[tuple[str, str], 
 
 def up(exporter: ExporterProcess) -> float:
     return scrape(exporter)[("redis_queue_up", ())]
+
+
+def requests_read(pid: int, port: int) -> int:
+    """Connections to ``port`` that process ``pid`` has accepted and read its request from.
+
+    From ``/proc/net/tcp``: server-side sockets (local port ``port``) that are ESTABLISHED
+    (state 01), whose inode is one of the process' file descriptors (accept() returned it),
+    and whose receive queue is empty (the request bytes were read by the application).
+    """
+    owned = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd) if fd.is_symlink() else ""
+        if target.startswith("socket:["):
+            owned.add(target[len("socket:[") : -1])
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, state, queues, inode = fields[1], fields[3], fields[4], fields[9]
+        receive_queue = int(queues.split(":")[1], 16)
+        if int(local.split(":")[1], 16) == port and state == "01" and inode in owned:
+            count += receive_queue == 0
+    return count
+
+
+def read_response(sock: socket.socket) -> tuple[int, str]:
+    """Read one ``Connection: close`` HTTP/1.1 response to its end: (status, body)."""
+    with sock:
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body.decode()
 
 
 async def test_exact_depths_including_a_missing_key_and_100k_items(
@@ -48,8 +88,9 @@ async def test_exact_depths_including_a_missing_key_and_100k_items(
     assert samples[("redis_queue_aof_enabled", ())] == 1.0
     assert samples[("redis_queue_aof_last_write_ok", ())] == 1.0
     assert samples[("redis_queue_aof_rewrite_in_progress", ())] == 0.0
-    assert 0 < samples[("redis_queue_scrape_duration_seconds", ())] < 3
-    assert 0 < samples[("redis_queue_ping_seconds", ())] < 3
+    # Durations are measured, not asserted against a bound: speed is `make bench`'s job.
+    assert samples[("redis_queue_scrape_duration_seconds", ())] > 0
+    assert samples[("redis_queue_ping_seconds", ())] > 0
 
 
 async def test_oldest_job_age_comes_from_the_next_jobs_timestamp(
@@ -83,9 +124,7 @@ def test_up_goes_to_zero_when_redis_dies_and_back_after_restart(
     )
 
     redis_server.kill()
-    started = time.monotonic()
     samples = scrape(exporter)
-    assert time.monotonic() - started < 3
     assert samples[("redis_queue_up", ())] == 0.0
     assert depth_series(samples) == {}  # no made-up zeros for the autoscaler
     status, body = exporter.get("/health/ready")
@@ -107,11 +146,11 @@ def test_frozen_redis_is_answered_within_the_deadline(
     assert up(exporter) == 1.0
     redis_server.pause()
     try:
-        started = time.monotonic()
-        samples = scrape(exporter)
-        elapsed = time.monotonic() - started
-        # Generous bound: the point is "well before Prometheus' 10 s timeout", not a benchmark.
-        assert elapsed < 1 + 4, f"scrape took {elapsed:.1f}s with a 1s deadline"
+        # The client gives up after the deadline plus a generous margin (still well before
+        # Prometheus' 10 s): a scrape that waited on the frozen Redis raises a timeout here.
+        status, body = http_get(exporter.base_url + "/metrics", timeout=1 + 4)
+        assert status == 200
+        samples = parse(body)
         assert samples[("redis_queue_up", ())] == 0.0
         assert depth_series(samples) == {}
         assert exporter.get("/health/ready")[0] == 503
@@ -123,16 +162,31 @@ def test_frozen_redis_is_answered_within_the_deadline(
 def test_concurrent_scrapes_share_one_redis_read(
     redis_server: RedisServer, start_exporter: StartExporter
 ) -> None:
-    """Eight scrapes arrive while Redis is frozen; after it thaws, Redis saw one read only."""
-    exporter = start_exporter(redis_server.url, AI_AGENTS_SCRAPE_DEADLINE_SECONDS="5")
+    """Eight scrapes arrive while Redis is frozen; after it thaws, Redis saw one read only.
+
+    Redis is resumed only once the exporter has accepted all eight connections and read their
+    requests (no fixed sleep: a scrape arriving after the thaw would start a second read).
+    """
+    exporter = start_exporter(redis_server.url, AI_AGENTS_SCRAPE_DEADLINE_SECONDS="9")
     assert up(exporter) == 1.0
+    assert exporter.process is not None
+    pid = exporter.process.pid
     redis_server.cli("CONFIG", "RESETSTAT")
     redis_server.pause()
-    with ThreadPoolExecutor(8) as pool:
-        futures = [pool.submit(exporter.get, "/metrics") for _ in range(8)]
-        time.sleep(0.5)
+    clients = []
+    try:
+        for _ in range(8):
+            sock = socket.create_connection((LOOPBACK, exporter.port), timeout=30)
+            clients.append(sock)
+            sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+        wait_until(
+            lambda: requests_read(pid, exporter.port) == 8,
+            timeout=5,
+            what="the exporter to accept and read the 8 requests",
+        )
+    finally:
         redis_server.resume()
-        bodies = [f.result() for f in futures]
+    bodies = [read_response(sock) for sock in clients]
     assert all(
         status == 200 and parse(body)[("redis_queue_up", ())] == 1.0 for status, body in bodies
     )

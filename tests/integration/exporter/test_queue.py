@@ -74,7 +74,7 @@ async def test_reliable_consumption_requeues_jobs_of_a_crashed_worker(
 
         async def main():
             client = create_client(RedisSettings(redis_url={redis_server.url!r}))
-            consumer = JobQueue(client, {QUEUE!r}).consumer("doomed", lease_seconds=1.0)
+            consumer = JobQueue(client, {QUEUE!r}).consumer("doomed", lease_seconds=5.0)
             for _ in range(2):
                 claim = await consumer.claim(block_seconds=0.5)
                 print(claim.job.ticket_id, flush=True)
@@ -97,12 +97,14 @@ async def test_reliable_consumption_requeues_jobs_of_a_crashed_worker(
     assert redis_server.cli("LLEN", f"{QUEUE}:processing:doomed") == "2"
 
     survivor = queue.consumer("survivor", lease_seconds=2.0)
-    # Nothing comes back while the dead worker's lease is still running...
+    # Nothing comes back while the dead worker's lease is still running (a 5 s lease: this
+    # line is reached well within it even on a loaded machine)...
     assert await survivor.requeue_orphans() == 0
     # ...and once Redis has expired its heartbeat, the next claim re-queues its jobs first.
+    # The wait is the lease itself, on Redis' clock: nothing here shortens it.
     wait_until(
         lambda: redis_server.cli("EXISTS", f"{QUEUE}:heartbeat:doomed") == "0",
-        timeout=5,
+        timeout=5 + 15,
         what="the dead worker's heartbeat to expire",
     )
     claims = [await survivor.claim(block_seconds=0.5) for _ in range(4)]
