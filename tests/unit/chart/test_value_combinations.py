@@ -11,8 +11,9 @@ from typing import Any
 
 import kubernetes_validate
 import pytest
+import yaml
 
-from tests.support.helm import Helm, HelmError, find, kinds
+from tests.support.helm import ROOT, Helm, HelmError, find, kinds
 from tests.unit.chart.test_chart_render import KUBERNETES_VERSION
 
 KEDA = {"autoscaling": {"engine": "keda", "scaleTargetRef": {"name": "worker"}}}
@@ -197,3 +198,58 @@ def test_redis_trigger_needs_up_at_least_twice_down(
     assert "autoscaling.keda.redisTrigger.enabled needs" in message
     assert "autoscaling.thresholds.scaleUpPerWorker >= 2 x" in message
     assert "(here 18 < 19)" in message
+
+
+CONTAINER_FIELDS = (
+    "command",
+    "image",
+    "imagePullPolicy",
+    "env",
+    "ports",
+    "livenessProbe",
+    "readinessProbe",
+    "startupProbe",
+    "resources",
+    "securityContext",
+    "volumeMounts",
+)
+POD_FIELDS = ("securityContext", "volumes", "enableServiceLinks")
+
+
+def _pod(deployment: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    pod: dict[str, Any] = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    return pod, container
+
+
+def test_operator_deployment_matches_manifests_operator(helm: Helm, tmp_path: Path) -> None:
+    """The chart's operator Deployment and manifests/operator/deployment.yaml run the same
+    operator the same way; only names, labels and the watch scope (values) may differ."""
+    manifest = yaml.safe_load((ROOT / "manifests" / "operator" / "deployment.yaml").read_text())
+    cluster_wide = helm.template(values={"operator": {"clusterWide": True}}, work_dir=tmp_path)
+    namespaced = helm.template(work_dir=tmp_path)
+    theirs_pod, theirs = _pod(manifest)
+    for rendered, scope in [(cluster_wide, "--all-namespaces"), (namespaced, "--namespace=queues")]:
+        chart = find(rendered, "Deployment")
+        ours_pod, ours = _pod(chart)
+        assert ours["args"] == [scope, *(a for a in theirs["args"] if a != "--all-namespaces")]
+        for key in ("replicas", "strategy"):
+            assert chart["spec"][key] == manifest["spec"][key], key
+        for key in POD_FIELDS:
+            assert ours_pod.get(key) == theirs_pod.get(key), key
+        for key in CONTAINER_FIELDS:
+            assert ours.get(key) == theirs.get(key), key
+    # Every container field the manifest sets is compared above (a new one fails here).
+    assert set(theirs) <= {"name", "args", *CONTAINER_FIELDS}
+    assert set(theirs_pod) <= {"containers", "serviceAccountName", *POD_FIELDS}
+
+
+def test_operator_intervals_come_from_values(helm: Helm, tmp_path: Path) -> None:
+    values = {"operator": {"reconcileIntervalSeconds": 120, "statusIntervalSeconds": 15}}
+    _, container = _pod(find(helm.template(values=values, work_dir=tmp_path), "Deployment"))
+    assert container["env"] == [
+        {"name": "QUEUE_OPERATOR_RECONCILE_INTERVAL", "value": "120"},
+        {"name": "QUEUE_OPERATOR_STATUS_INTERVAL", "value": "15"},
+    ]
+    with pytest.raises(HelmError, match="statusIntervalSeconds"):
+        helm.template(values={"operator": {"statusIntervalSeconds": 0}}, work_dir=tmp_path)
