@@ -28,8 +28,15 @@ and the time. In the reliable path the move is one MULTI/EXEC (push to the DLQ +
 processing), so a crash cannot lose the payload; in plain ``pop`` the payload was already
 removed by ``BRPOP``, consistent with that path's at-most-once contract.
 
+Dead-letter lists (names ending in ``:dlq``) hold envelopes, not jobs, so :meth:`JobQueue.pop`
+and :meth:`JobQueue.consumer` refuse them (:class:`DeadLetterListError`): decoding an envelope
+as a job fails, and consuming it would move every dead letter into ``<name>:dlq`` wrapped once
+more. Read them with :meth:`JobQueue.peek` or ``redis-cli LRANGE``.
+
 Redis connection and timeout errors are logged with the operation and queue as fields and
-re-raised as :class:`QueueUnavailableError`, so callers handle one exception type.
+re-raised as :class:`QueueUnavailableError`, so callers handle one exception type. A key that
+holds something other than a list (Redis answers ``WRONGTYPE``) raises
+:class:`QueueKeyTypeError`: a configuration problem, not an outage.
 """
 
 from __future__ import annotations
@@ -44,6 +51,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queue_exporter.connection import TIMEOUT_SECONDS
@@ -72,6 +80,26 @@ class QueueUnavailableError(Exception):
     """Redis refused, dropped or did not answer a queue operation in time."""
 
 
+class QueueKeyTypeError(Exception):
+    """The queue's key holds a non-list value (Redis said ``WRONGTYPE``)."""
+
+    def __init__(self, queue: str) -> None:
+        super().__init__(f"queue {queue} holds a non-list value (check: redis-cli TYPE {queue})")
+        self.queue = queue
+
+
+class DeadLetterListError(ValueError):
+    """A dead-letter list was asked to hand out jobs; its entries are envelopes."""
+
+
+DEAD_LETTER_SUFFIX = ":dlq"
+
+
+def is_dead_letter_list(name: str) -> bool:
+    """Every dead-letter list this library writes is named ``...:dlq``."""
+    return name.endswith(DEAD_LETTER_SUFFIX)
+
+
 def dead_letter_name(queue: str) -> str:
     """``enhancement:queue`` -> ``enhancement:dlq`` (the story's names), else ``<queue>:dlq``."""
     base = queue.removesuffix(":queue")
@@ -82,7 +110,10 @@ def _check_block(block_seconds: float) -> None:
     # A block longer than the socket timeout would be cut by the client as a TimeoutError;
     # 0 (block forever) would hang past every deadline in this project.
     if not 0 < block_seconds < TIMEOUT_SECONDS:
-        raise ValueError(f"blocking timeout must be above 0 and below {TIMEOUT_SECONDS:g} s")
+        raise ValueError(
+            f"block_seconds must be above 0 and below {TIMEOUT_SECONDS:g} "
+            f"(the socket timeout), got {block_seconds:g}"
+        )
 
 
 def _text(reply: str | bytes) -> str:
@@ -100,6 +131,11 @@ def _redis_errors(op: str, queue: str) -> Iterator[None]:
             extra={"op": op, "queue": queue, "error": f"{type(error).__name__}: {error}"},
         )
         raise QueueUnavailableError(f"{op} on {queue}: {error}") from error
+    except ResponseError as error:
+        if "WRONGTYPE" not in str(error):
+            raise
+        log.error("queue key is not a list", extra={"op": op, "queue": queue, "error": "WRONGTYPE"})
+        raise QueueKeyTypeError(queue) from error
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +172,7 @@ class JobQueue:
 
         Undecodable payloads met on the way are dead-lettered and skipped.
         """
+        self._refuse_dead_letter_list("pop")
         _check_block(block_seconds)
         while True:
             with _redis_errors("pop", self.name):
@@ -163,7 +200,7 @@ class JobQueue:
     async def _dead_letter(self, bad: Undecodable, processing: str | None = None) -> None:
         """Store ``bad`` in the dead-letter list, removing it from ``processing`` atomically."""
         entry = dead_letter_entry(bad.raw, bad.reason, self.name, utc_now())
-        with _redis_errors("dead_letter", self.name):
+        with _redis_errors("dead_letter", self.dead_letter):
             async with self.client.pipeline(transaction=True) as tx:
                 tx.lpush(self.dead_letter, entry)
                 if processing is not None:
@@ -177,7 +214,18 @@ class JobQueue:
     def consumer(
         self, worker_id: str | None = None, lease_seconds: float = 30.0
     ) -> ReliableConsumer:
+        self._refuse_dead_letter_list("claim")
         return ReliableConsumer(self, worker_id or default_worker_id(), lease_seconds)
+
+    def _refuse_dead_letter_list(self, op: str) -> None:
+        if is_dead_letter_list(self.name):
+            raise DeadLetterListError(
+                f"{self.name} is a dead-letter list (its name ends in {DEAD_LETTER_SUFFIX}): "
+                f"its entries are envelopes, not jobs, and {op} would dead-letter each of them "
+                f"again into {self.dead_letter}. Read them with `queuectl peek --queue "
+                f"{self.name}` or `redis-cli LRANGE {self.name} 0 9`, fix a payload and push it "
+                "to its queue again"
+            )
 
 
 def default_worker_id() -> str:

@@ -17,17 +17,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
-from queue_exporter.connection import create_client
+from queue_exporter.connection import TIMEOUT_SECONDS, create_client
 from queue_exporter.jobs import Job, Undecodable, decode_job
 from queue_exporter.logs import configure_logging
-from queue_exporter.queue import JobQueue, QueueUnavailableError
+from queue_exporter.queue import JobQueue, QueueKeyTypeError, QueueUnavailableError
 from queue_exporter.settings import ConfigError, RedisSettings, add_setting_flags, load_settings
 from queue_exporter.snapshot import Snapshot, read_snapshot
 
@@ -101,6 +102,20 @@ def stats_json(snapshot: Snapshot) -> dict[str, Any]:
     }
 
 
+def block_seconds(text: str) -> float:
+    """``--block-seconds``: above 0 (0 would block forever) and below the socket timeout."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < TIMEOUT_SECONDS:
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0 and below {TIMEOUT_SECONDS:g} "
+            f"(the socket timeout), got {text!r}"
+        )
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="queuectl", description="Push, pop, peek and inspect Redis job queues (JSON out)."
@@ -110,7 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     push = commands.add_parser("push", help="enqueue jobs (JSON args, or JSON lines on stdin)")
     push.add_argument("jobs", nargs="*", metavar="JOB_JSON")
     pop = commands.add_parser("pop", help="take the next job (at-most-once)")
-    pop.add_argument("--block-seconds", type=float, default=1.0, help="wait up to (0-5 s)")
+    pop.add_argument(
+        "--block-seconds", type=block_seconds, default=1.0, help="wait up to (0 < s < 5)"
+    )
     peek = commands.add_parser("peek", help="show the next jobs without removing them")
     peek.add_argument("--count", type=int, default=10)
     commands.add_parser("depth", help="LLEN of each queue (null: key is not a list)")
@@ -130,9 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.secrets())
     try:
         result = asyncio.run(run(settings, args))
-    except (InputError, ValueError) as error:
+    except (InputError, ValueError, QueueKeyTypeError) as error:
         print(f"queuectl: {error}", file=sys.stderr)
         return 2
+    except ResponseError as error:
+        print(f"queuectl: Redis refused the command: {error}", file=sys.stderr)
+        return 1
     except (QueueUnavailableError, RedisError, OSError) as error:
         print(f"queuectl: Redis unavailable: {error}", file=sys.stderr)
         return 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -36,15 +37,95 @@ def clean_env(**env: str) -> dict[str, str]:
     return base | env
 
 
-def queuectl(server: RedisServer, *args: str, stdin: str = "") -> Any:
+def run_queuectl(
+    server: RedisServer, *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     env = clean_env(AI_AGENTS_REDIS_URL=server.url)
     if server.password:
         env["AI_AGENTS_REDIS_PASSWORD"] = server.password
-    done = subprocess.run(
+    return subprocess.run(
         [script("queuectl"), *args], input=stdin, capture_output=True, text=True, env=env
     )
+
+
+def queuectl(server: RedisServer, *args: str, stdin: str = "") -> Any:
+    done = run_queuectl(server, *args, stdin=stdin)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
+
+
+def test_queuectl_rejects_an_invalid_job_naming_the_field(redis_server: RedisServer) -> None:
+    done = run_queuectl(redis_server, "push", '{"tenant_id": "t", "description": "no ticket"}')
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip() == "queuectl: job 1: ticket_id: Field required"
+    assert redis_server.cli("LLEN", QUEUE) == "0"  # nothing half-pushed
+
+
+@pytest.mark.parametrize("value", ["0", "5", "7.5", "-1", "nan", "soon"])
+def test_queuectl_block_seconds_out_of_range_names_the_flag_and_range(
+    redis_server: RedisServer, value: str
+) -> None:
+    done = run_queuectl(redis_server, "pop", "--block-seconds", value)
+    assert done.returncode == 2
+    assert "--block-seconds" in done.stderr
+    assert "above 0 and below 5" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_queuectl_on_a_non_list_key_says_so_and_exits_2(redis_server: RedisServer) -> None:
+    redis_server.cli("SET", QUEUE, "oops")
+    job = json.dumps({"tenant_id": "t", "ticket_id": "TKT-1", "description": "d"})
+    for args in (("push", job), ("pop", "--block-seconds", "0.1"), ("peek",)):
+        done = run_queuectl(redis_server, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.splitlines()[-1] == (
+            f"queuectl: queue {QUEUE} holds a non-list value (check: redis-cli TYPE {QUEUE})"
+        )
+        assert "unavailable" not in done.stderr
+    assert redis_server.cli("GET", QUEUE) == "oops"
+    # depth and stats report it as data (null depth and the error), not as a failure.
+    assert queuectl(redis_server, "depth")[QUEUE] is None
+
+
+def test_queuectl_refuses_to_consume_a_dead_letter_list(redis_server: RedisServer) -> None:
+    entry = json.dumps(
+        {"payload": "{bad", "reason": "Invalid JSON", "queue": QUEUE, "timestamp": "x"}
+    )
+    redis_server.cli("LPUSH", "enhancement:dlq", entry)
+    done = run_queuectl(redis_server, "pop", "--queue", "enhancement:dlq")
+    assert done.returncode == 2
+    assert "enhancement:dlq is a dead-letter list" in done.stderr
+    assert redis_server.cli("LRANGE", "enhancement:dlq", "0", "-1") == entry  # untouched
+    assert redis_server.cli("EXISTS", "enhancement:dlq:dlq") == "0"
+
+
+def test_exporter_port_already_in_use_exits_1_with_a_clear_message(
+    redis_server: RedisServer,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run(
+            [script("queue-exporter")],
+            capture_output=True,
+            text=True,
+            env=clean_env(
+                AI_AGENTS_REDIS_URL=redis_server.url,
+                AI_AGENTS_EXPORTER_HOST="127.0.0.1",
+                AI_AGENTS_EXPORTER_PORT=str(port),
+            ),
+            timeout=30,
+        )
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    error = json.loads(done.stderr.splitlines()[-1])
+    assert error["level"] == "ERROR"
+    assert "is the port taken?" in error["message"]
+    assert "AI_AGENTS_EXPORTER_PORT" in error["message"]
+    assert error["port"] == port
+    assert "address already in use" in error["error"]
 
 
 def test_redis_cli_queuectl_and_metrics_agree(

@@ -11,7 +11,12 @@ import pytest
 from redis.asyncio import Redis
 
 from queue_exporter.jobs import Job, Undecodable
-from queue_exporter.queue import JobQueue, QueueUnavailableError
+from queue_exporter.queue import (
+    DeadLetterListError,
+    JobQueue,
+    QueueKeyTypeError,
+    QueueUnavailableError,
+)
 from tests.support.processes import RedisServer, wait_until
 
 QUEUE = "enhancement:queue"
@@ -191,3 +196,34 @@ async def test_blocking_waits_are_bounded_below_the_socket_timeout(client: Redis
         await queue.pop(block_seconds=0)
     with pytest.raises(ValueError, match="shorter than the lease"):
         await queue.consumer("w", lease_seconds=1.0).claim(block_seconds=2.0)
+
+
+async def test_a_non_list_key_raises_queue_key_type_error(
+    client: Redis, redis_server: RedisServer
+) -> None:
+    redis_server.cli("SET", QUEUE, "oops")
+    queue = JobQueue(client, QUEUE)
+    for operation in (queue.push(make_job(1)), queue.pop(block_seconds=0.1), queue.depth()):
+        with pytest.raises(QueueKeyTypeError, match=f"queue {QUEUE} holds a non-list value"):
+            await operation
+    with pytest.raises(QueueKeyTypeError):
+        await queue.consumer("w", lease_seconds=5.0).claim(block_seconds=0.1)
+    assert redis_server.cli("GET", QUEUE) == "oops"
+
+
+async def test_dead_letter_lists_are_not_consumed_as_job_queues(
+    client: Redis, redis_server: RedisServer
+) -> None:
+    redis_server.cli("LPUSH", QUEUE, "{not json")
+    queue = JobQueue(client, QUEUE)
+    assert await queue.pop(block_seconds=0.1) is None  # dead-lettered into enhancement:dlq
+    dlq = JobQueue(client, "enhancement:dlq")
+    with pytest.raises(DeadLetterListError, match="enhancement:dlq:dlq"):
+        await dlq.pop(block_seconds=0.1)
+    with pytest.raises(DeadLetterListError, match="is a dead-letter list"):
+        dlq.consumer("w")
+    assert await dlq.depth() == 1  # still there, readable with peek
+    assert (
+        "Invalid JSON" in json.loads(redis_server.cli("LINDEX", "enhancement:dlq", "-1"))["reason"]
+    )
+    assert redis_server.cli("EXISTS", "enhancement:dlq:dlq") == "0"
