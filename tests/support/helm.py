@@ -103,6 +103,10 @@ class Helm:
             args += ["-f", str(target)]
         return parse_manifests(self._run(args))
 
+    def show_crds(self, chart: Path = CHART) -> str:
+        """`helm show crds`: what a user pipes to `kubectl apply` before `helm upgrade`."""
+        return self._run(["show", "crds", str(chart)])
+
     def notes(
         self,
         work_dir: Path,

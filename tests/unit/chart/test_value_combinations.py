@@ -253,3 +253,28 @@ def test_operator_intervals_come_from_values(helm: Helm, tmp_path: Path) -> None
     ]
     with pytest.raises(HelmError, match="statusIntervalSeconds"):
         helm.template(values={"operator": {"statusIntervalSeconds": 0}}, work_dir=tmp_path)
+
+
+def test_notes_say_how_to_upgrade_the_crd(helm: Helm, tmp_path: Path) -> None:
+    """Helm installs crds/ but never upgrades it; NOTES.txt gives the commands, and both work
+    on this chart: the crds/ path exists and `helm show crds` prints exactly the CRD."""
+    notes = helm.notes(tmp_path)
+    assert "`helm upgrade` does NOT upgrade the RedisQueue CRD" in notes
+    commands = [
+        line.split("#")[0].strip() for line in notes.splitlines() if "--server-side" in line
+    ]
+    assert commands == [
+        "kubectl apply --server-side --force-conflicts -f charts/redis-queue/crds/",
+        "helm show crds <chart> | kubectl apply --server-side --force-conflicts -f -",
+    ]
+    assert (ROOT / "charts" / "redis-queue" / "crds").is_dir()
+    crd = ROOT / "manifests" / "crds" / "redisqueues.queues.ai-agents.io.yaml"
+    shown = [d for d in yaml.safe_load_all(helm.show_crds()) if d]
+    assert shown == [yaml.safe_load(crd.read_text())]
+    readme = (ROOT / "charts" / "redis-queue" / "README.md").read_text()
+    assert commands[0] in readme.replace("`", "")
+
+
+def test_notes_jsonpath_escapes_dots_in_the_secret_key(helm: Helm, tmp_path: Path) -> None:
+    notes = helm.notes(tmp_path, {"redisQueue": {"auth": {"secretKey": "redis.password"}}})
+    assert "jsonpath='{.data.redis\\.password}'" in notes
