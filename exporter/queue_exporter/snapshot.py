@@ -130,6 +130,15 @@ def job_enqueued_at(raw: str | bytes | None) -> datetime | None:
     A full JSON parse on purpose (about 2 us a job): a regex for ``"timestamp":"..."`` would be
     faster but wrong for valid jobs that escape characters, reorder or repeat keys, or nest a
     ``timestamp`` in an extra field.
+
+    Why here and not in the read script (``pcall(cjson.decode, head)``, returning only the
+    timestamp): measured at 1000 queues, it saves the exporter CPU but costs the Redis being
+    watched more than it saves, and the script blocks Redis while it runs. Read p50 / Redis
+    CPU per read, payload shipped vs cjson in Redis: 10-byte descriptions 5.3 / 1.9 vs
+    5.5 / 3.4 ms; 2 KB 11.9 / 6.8 vs 16.1 / 13.8 ms; 20 KB 91 / 64 vs 105 / 102 ms. cjson
+    decodes the whole payload too, more slowly than Python's C scanner, so the bandwidth it
+    saves does not pay for it. ``make bench`` agreed (p50 7.50 vs 7.57 ms, throughput with 8
+    scrapers 959 vs 835 req/s).
     """
     if raw is None:
         return None

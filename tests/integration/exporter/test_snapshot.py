@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 from queue_exporter.jobs import Job, encode_job
 from queue_exporter.snapshot import READ_SCRIPT_SHA, QueueState, read_snapshot
 from tests.support.processes import RedisServer
+from tests.unit.exporter.test_snapshot import CORRUPT_PAYLOADS, VALID_SPELLINGS
+from tests.unit.exporter.test_snapshot import STAMP as VALID_STAMP
 
 STAMP = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
 
@@ -86,3 +88,33 @@ async def test_no_queues_still_reads_persistence(client: Redis) -> None:
     snapshot = await read_snapshot(client, [])
     assert snapshot.queues == ()
     assert snapshot.persistence.aof_enabled
+
+
+async def test_next_job_timestamps_through_real_redis(
+    client: Redis, redis_server: RedisServer
+) -> None:
+    """Every spelling and every corrupt head of the unit corpus, read back through the script."""
+    raw_client = Redis.from_url(redis_server.url)  # pushes bytes as they are
+    valid = [f"valid:{n}" for n in range(len(VALID_SPELLINGS))]
+    corrupt = [f"corrupt:{n}" for n, p in enumerate(CORRUPT_PAYLOADS) if p is not None]
+    try:
+        for key, payload in zip(valid, VALID_SPELLINGS, strict=True):
+            await raw_client.lpush(key, payload)
+        payloads = [p for p in CORRUPT_PAYLOADS if p is not None]
+        for key, payload in zip(corrupt, payloads, strict=True):
+            data = (
+                payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
+            )
+            await raw_client.lpush(key, data)
+        huge = encode_job(
+            Job(tenant_id="t", ticket_id="T", description="x" * 1_000_000, timestamp=STAMP)
+        )
+        await raw_client.lpush("huge", huge)
+    finally:
+        await raw_client.aclose()
+    snapshot = await read_snapshot(client, [*valid, *corrupt, "huge"])
+    ages = {q.name: q.oldest_enqueued_at for q in snapshot.queues}
+    assert all(q.depth == 1 for q in snapshot.queues)
+    assert {key: ages[key] for key in valid} == dict.fromkeys(valid, VALID_STAMP)
+    assert {key: ages[key] for key in corrupt} == dict.fromkeys(corrupt, None)
+    assert ages["huge"] == STAMP

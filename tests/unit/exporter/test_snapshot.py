@@ -19,51 +19,52 @@ def test_a_job_of_the_library_gives_its_timestamp() -> None:
     assert job_enqueued_at(raw.encode()) == STAMP  # clients that do not decode replies
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        '{"timestamp": "2025-11-01T12:00:30.123456Z"}',
-        '{"timestamp":"2025-11-01T12:00:30.123456+00:00"}',
-        '{"timestamp":"2025-11-01T13:00:30.123456+01:00"}',
-        ' \n\t{"a": {"timestamp": "1999-01-01T00:00:00Z"}, '
-        '"timestamp": "2025-11-01T12:00:30.123456Z"}\r\n',
-        '{"timestamp": "1999-01-01T00:00:00Z", "timestamp": "2025-11-01T12:00:30.123456Z"}',
-        '{"description": "\\"timestamp\\":\\"1999-01-01\\"", '
-        '"timestamp": "2025-11-01T12:00:30.123456Z"}',
-        '{"timestamp": "\\u0032025-11-01T12:00:30.123456Z"}',
-        '{"timestamp": "2025-11-01T12:00:30.123456"}',  # naive is UTC by contract
-    ],
-)
+# Every way a valid job can spell the one STAMP (the read script must agree with json).
+VALID_SPELLINGS = [
+    '{"timestamp": "2025-11-01T12:00:30.123456Z"}',
+    '{"timestamp":"2025-11-01T12:00:30.123456+00:00"}',
+    '{"timestamp":"2025-11-01T13:00:30.123456+01:00"}',
+    ' \n\t{"a": {"timestamp": "1999-01-01T00:00:00Z"}, '
+    '"timestamp": "2025-11-01T12:00:30.123456Z"}\r\n',
+    '{"timestamp": "1999-01-01T00:00:00Z", "timestamp": "2025-11-01T12:00:30.123456Z"}',
+    '{"description": "\\"timestamp\\":\\"1999-01-01\\"", '
+    '"timestamp": "2025-11-01T12:00:30.123456Z"}',
+    '{"timestamp": "\\u0032025-11-01T12:00:30.123456Z"}',
+    '{"timestamp": "2025-11-01T12:00:30.123456"}',  # naive is UTC by contract
+]
+
+# Payloads with no usable timestamp: unknown age, never an exception.
+CORRUPT_PAYLOADS: list[str | bytes | None] = [
+    None,
+    "",
+    "   ",
+    "not json",
+    "\ufeff" + '{"timestamp": "2025-11-01T12:00:30Z"}',
+    '{"timestamp": "2025-11-01T12:00:30Z"} trailing',
+    '{"timestamp": "2025-11-01T12:00:30Z"',
+    "[1, 2]",
+    '"a string"',
+    "42",
+    "null",
+    '{"no_timestamp": 1}',
+    '{"timestamp": 1700000000}',
+    '{"timestamp": null}',
+    '{"timestamp": "yesterday"}',
+    '{"timestamp": "2025-13-01T00:00:00Z"}',
+    "[" * 100_000 + "]" * 100_000,
+    '{"timestamp": "\\ud800"}',
+    b"\xff\xfe{",
+    "\udcff\udcfe",  # undecodable bytes as the pool hands them over (surrogateescape)
+]
+
+
+@pytest.mark.parametrize("raw", VALID_SPELLINGS)
 def test_every_valid_spelling_of_the_same_time_gives_the_same_answer(raw: str) -> None:
     json.loads(raw)  # the cases are valid JSON
     assert job_enqueued_at(raw) == STAMP
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        None,
-        "",
-        "   ",
-        "not json",
-        "\ufeff" + '{"timestamp": "2025-11-01T12:00:30Z"}',
-        '{"timestamp": "2025-11-01T12:00:30Z"} trailing',
-        '{"timestamp": "2025-11-01T12:00:30Z"',
-        "[1, 2]",
-        '"a string"',
-        "42",
-        "null",
-        '{"no_timestamp": 1}',
-        '{"timestamp": 1700000000}',
-        '{"timestamp": null}',
-        '{"timestamp": "yesterday"}',
-        '{"timestamp": "2025-13-01T00:00:00Z"}',
-        "[" * 100_000 + "]" * 100_000,
-        '{"timestamp": "\\ud800"}',
-        b"\xff\xfe{",
-        "\udcff\udcfe",  # undecodable bytes as the pool hands them over (surrogateescape)
-    ],
-)
+@pytest.mark.parametrize("raw", CORRUPT_PAYLOADS)
 def test_a_corrupt_payload_gives_unknown_age_never_an_exception(raw: str | bytes | None) -> None:
     assert job_enqueued_at(raw) is None
 
