@@ -96,7 +96,6 @@ class Snapshot:
     queues: tuple[QueueState, ...]
     persistence: PersistenceState
     ping_seconds: float
-    taken_at: datetime
 
 
 # json.loads(text) is JSONDecoder.decode -> raw_decode -> this C scanner; calling the scanner
@@ -234,5 +233,4 @@ async def read_snapshot(client: Redis, queues: Sequence[str]) -> Snapshot:
         queues=states,
         persistence=parse_persistence(parse_info(_text(replies[0]))),
         ping_seconds=ping_seconds,
-        taken_at=datetime.now(UTC),
     )

@@ -40,7 +40,7 @@ def parsed(body: bytes) -> Samples:
 
 
 def snapshot(*queues: QueueState) -> Snapshot:
-    return Snapshot(queues=queues, persistence=PERSISTENCE, ping_seconds=0.001, taken_at=NOW)
+    return Snapshot(queues=queues, persistence=PERSISTENCE, ping_seconds=0.001)
 
 
 def test_redis_down_reports_up_zero_and_no_queue_series() -> None:

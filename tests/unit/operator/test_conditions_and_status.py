@@ -45,7 +45,6 @@ def snapshot(**persistence: bool) -> Snapshot:
         ),
         persistence=PersistenceState(**state),
         ping_seconds=0.001,
-        taken_at=T0,
     )
 
 
