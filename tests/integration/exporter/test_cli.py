@@ -37,15 +37,25 @@ def clean_env(**env: str) -> dict[str, str]:
     return base | env
 
 
+def run(program: str, *args: str, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    """Run one of our console scripts with only the given AI_AGENTS_* settings."""
+    return subprocess.run(
+        [script(program), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=clean_env(**env),
+        timeout=30,
+    )
+
+
 def run_queuectl(
     server: RedisServer, *args: str, stdin: str = ""
 ) -> subprocess.CompletedProcess[str]:
-    env = clean_env(AI_AGENTS_REDIS_URL=server.url)
+    env = {"AI_AGENTS_REDIS_URL": server.url}
     if server.password:
         env["AI_AGENTS_REDIS_PASSWORD"] = server.password
-    return subprocess.run(
-        [script("queuectl"), *args], input=stdin, capture_output=True, text=True, env=env
-    )
+    return run("queuectl", *args, stdin=stdin, **env)
 
 
 def queuectl(server: RedisServer, *args: str, stdin: str = "") -> Any:
@@ -107,16 +117,11 @@ def test_exporter_port_already_in_use_exits_1_with_a_clear_message(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        done = subprocess.run(
-            [script("queue-exporter")],
-            capture_output=True,
-            text=True,
-            env=clean_env(
-                AI_AGENTS_REDIS_URL=redis_server.url,
-                AI_AGENTS_EXPORTER_HOST="127.0.0.1",
-                AI_AGENTS_EXPORTER_PORT=str(port),
-            ),
-            timeout=30,
+        done = run(
+            "queue-exporter",
+            AI_AGENTS_REDIS_URL=redis_server.url,
+            AI_AGENTS_EXPORTER_HOST="127.0.0.1",
+            AI_AGENTS_EXPORTER_PORT=str(port),
         )
     assert done.returncode == 1
     assert "Traceback" not in done.stderr
@@ -197,9 +202,7 @@ def test_prometheus_scrapes_the_right_depth(
     ],
 )
 def test_invalid_settings_exit_2_with_one_clear_message(env: dict[str, str], setting: str) -> None:
-    done = subprocess.run(
-        [script("queue-exporter")], capture_output=True, text=True, env=clean_env(**env), timeout=30
-    )
+    done = run("queue-exporter", **env)
     assert done.returncode == 2
     assert done.stdout == ""
     message = done.stderr.strip()
@@ -213,13 +216,8 @@ def test_invalid_settings_exit_2_with_one_clear_message(env: dict[str, str], set
 def test_an_unusable_password_file_exits_2_naming_the_setting(tmp_path: Path, program: str) -> None:
     secret = tmp_path / "password"
     secret.write_bytes(b"\xff\xfe\n")  # not UTF-8: read_text raised in the pool before
-    done = subprocess.run(
-        [script(program), *(["depth"] if program == "queuectl" else [])],
-        capture_output=True,
-        text=True,
-        env=clean_env(AI_AGENTS_REDIS_PASSWORD_FILE=str(secret)),
-        timeout=30,
-    )
+    args = ["depth"] if program == "queuectl" else []
+    done = run(program, *args, AI_AGENTS_REDIS_PASSWORD_FILE=str(secret))
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith(f"{program}: invalid setting AI_AGENTS_REDIS_PASSWORD_FILE")
@@ -227,13 +225,7 @@ def test_an_unusable_password_file_exits_2_naming_the_setting(tmp_path: Path, pr
 
 
 def test_invalid_flag_value_exits_2_for_queuectl_too() -> None:
-    done = subprocess.run(
-        [script("queuectl"), "--redis-url", "http://h", "depth"],
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=30,
-    )
+    done = run("queuectl", "--redis-url", "http://h", "depth")
     assert done.returncode == 2
     assert "AI_AGENTS_REDIS_URL (--redis-url)" in done.stderr
 
@@ -278,37 +270,17 @@ def test_password_never_appears_in_logs_or_errors(
             exporter.stop()
             assert exporter.log_path is not None
             outputs.append(exporter.log_path.read_text())
-        bad = subprocess.run(
-            [script("queue-exporter")],
-            capture_output=True,
-            text=True,
-            env=clean_env(AI_AGENTS_REDIS_URL=url_with_password, AI_AGENTS_REDIS_PASSWORD="other"),
-            timeout=30,
+        bad = run(
+            "queue-exporter",
+            AI_AGENTS_REDIS_URL=url_with_password,
+            AI_AGENTS_REDIS_PASSWORD="other",
         )
         assert bad.returncode == 2
-        down = subprocess.run(
-            [script("queuectl"), "depth"],
-            capture_output=True,
-            text=True,
-            env=clean_env(AI_AGENTS_REDIS_URL=url_with_password),
-            timeout=30,
-        )
+        down = run("queuectl", "depth", AI_AGENTS_REDIS_URL=url_with_password)
         assert down.returncode == 1
-        pasted = subprocess.run(
-            [script("queue-exporter")],
-            capture_output=True,
-            text=True,
-            env=clean_env(AI_AGENTS_REDIS_URL=raw_url, AI_AGENTS_EXPORTER_PORT="0"),
-            timeout=30,
-        )
+        pasted = run("queue-exporter", AI_AGENTS_REDIS_URL=raw_url, AI_AGENTS_EXPORTER_PORT="0")
         assert pasted.returncode == 2  # a bad URL, or (URL fine) port 0 refused
-        pasted_ctl = subprocess.run(
-            [script("queuectl"), "depth"],
-            capture_output=True,
-            text=True,
-            env=clean_env(AI_AGENTS_REDIS_URL=raw_url),
-            timeout=30,
-        )
+        pasted_ctl = run("queuectl", "depth", AI_AGENTS_REDIS_URL=raw_url)
         assert pasted_ctl.returncode == (2 if "/" in password else 1), pasted_ctl.stderr
         outputs += [bad.stderr, down.stderr, down.stdout, pasted.stderr, pasted_ctl.stderr]
     finally:
