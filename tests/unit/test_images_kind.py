@@ -183,6 +183,25 @@ def test_dockerfile_follows_the_image_rules(part: str) -> None:
     assert any(f"[{part}]" in run for run in installs), f"installs the [{part}] extra"
 
 
+def test_the_two_dockerfiles_differ_only_in_their_component() -> None:
+    """Dockerfiles have no include, so the shared build recipe exists twice; keep it in step.
+
+    Each file is reduced to its instructions with the component's name replaced by a
+    placeholder; what may differ (image description, EXPOSE) is set aside first.
+    """
+
+    def recipe(part: str) -> list[tuple[str, str]]:
+        return [
+            # the extra `[part]` and the console script `queue-part`
+            (ins.keyword, re.sub(rf"(?<=[\[-]){part}\b", "<part>", ins.args))
+            for ins in instructions(DOCKERFILES[part])
+            if ins.keyword not in {"LABEL", "EXPOSE"}
+        ]
+
+    exporter, operator = recipe("exporter"), recipe("operator")
+    assert exporter == operator
+
+
 @pytest.mark.parametrize("part", sorted(DOCKERFILES))
 def test_dockerfile_entrypoint_is_a_console_script(part: str) -> None:
     scripts = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]["scripts"]
