@@ -18,7 +18,8 @@
 # the prerequisites' charts and images and redis:7.2-alpine are pulled from their public
 # registries. Environment: KIND_CLUSTER (default: `name` in kind-config.yaml; an existing
 # cluster of that name is reused), E2E_NAMESPACE, E2E_RELEASE, E2E_ENGINE
-# (prometheus-adapter|keda), ADAPTER_VALUES, KPS_VERSION / ADAPTER_VERSION / KEDA_VERSION
+# (prometheus-adapter|keda), MONITORING_NAMESPACE (kube-prometheus-stack, prometheus-adapter),
+# KEDA_NAMESPACE, ADAPTER_VALUES, KPS_VERSION / ADAPTER_VERSION / KEDA_VERSION
 # (chart versions; empty = latest), E2E_DELETE_CLUSTER=1 (delete a cluster this run created).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,9 @@ CHART=charts/redis-queue
 VALUES=tests/e2e/values
 ARTIFACTS=${E2E_ARTIFACTS:-.run/e2e}
 CONTEXT="kind-$KIND_CLUSTER"
+# The Prometheus kube-prometheus-stack runs (its Service prometheus-operated), for the adapter
+# and KEDA's prometheus trigger.
+PROMETHEUS_URL="http://prometheus-operated.$MONITORING_NAMESPACE.svc"
 export KIND_CLUSTER E2E_NAMESPACE E2E_RELEASE E2E_ENGINE MONITORING_NAMESPACE HELM KUBECTL
 
 log() { printf '[e2e %4ss] %s\n' "$SECONDS" "$*"; }
@@ -109,16 +113,31 @@ adapter_rules_values() {
     echo "$out"
 }
 
-version_flag() { [ -n "$1" ] && printf -- '--version=%s' "$1" || true; }
+version_flag() {
+    if [ -n "$1" ]; then
+        printf -- '--version=%s' "$1"
+    fi
+}
 
-cmd_prereqs() {
-    need "$HELM"
+# The public chart repositories prereqs and install pull from; idempotent, once per run, so
+# `scripts/e2e.sh install` works alone on a machine that never ran prereqs.
+HELM_REPOS_READY=
+helm_repos() {
+    if [ -n "$HELM_REPOS_READY" ]; then
+        return
+    fi
     log "helm repositories (needs internet)"
     hc repo add prometheus-community https://prometheus-community.github.io/helm-charts --force-update >/dev/null
     if [ "$E2E_ENGINE" = keda ]; then
         hc repo add kedacore https://kedacore.github.io/charts --force-update >/dev/null
     fi
     hc repo update >/dev/null
+    HELM_REPOS_READY=1
+}
+
+cmd_prereqs() {
+    need "$HELM"
+    helm_repos
     log "kube-prometheus-stack (Prometheus Operator, Prometheus, kube-state-metrics)"
     # shellcheck disable=SC2046
     hc upgrade --install kps prometheus-community/kube-prometheus-stack $(version_flag "$KPS_VERSION") \
@@ -146,16 +165,21 @@ cmd_install() {
     log "helm upgrade --install $E2E_RELEASE $CHART (engine $E2E_ENGINE)"
     hc upgrade --install "$E2E_RELEASE" "$CHART" --namespace "$E2E_NAMESPACE" \
         --values "$VALUES/redis-queue.yaml" --set "autoscaling.engine=$E2E_ENGINE" \
+        --set "autoscaling.keda.prometheus.serverAddress=$PROMETHEUS_URL:9090" \
+        --set "autoscaling.keda.redisTrigger.kedaNamespace=$KEDA_NAMESPACE" \
         --wait --timeout 10m
     if [ "$E2E_ENGINE" = prometheus-adapter ]; then
         local rules
         mkdir -p "$ARTIFACTS"
         rules=$(adapter_rules_values)
         log "prometheus-adapter with the chart's rule ($rules)"
+        helm_repos
         # shellcheck disable=SC2046
         hc upgrade --install prometheus-adapter prometheus-community/prometheus-adapter \
             $(version_flag "$ADAPTER_VERSION") --namespace "$MONITORING_NAMESPACE" \
-            --values "$rules" --values "$VALUES/prometheus-adapter.yaml" --wait --timeout 5m
+            --values "$rules" --values "$VALUES/prometheus-adapter.yaml" \
+            --set "prometheus.url=$PROMETHEUS_URL" \
+            --wait --timeout 5m
     fi
     hc list --all-namespaces
 }

@@ -6,7 +6,7 @@ from typing import Any
 
 import redis
 
-from tests.support.kube import Kubectl, PortForward, secret_value, wait_for
+from tests.support.kube import Kubectl, PortForward, condition_true, secret_value, wait_for
 
 
 def redis_password(kubectl: Kubectl, rqueue: dict[str, Any]) -> str:
@@ -34,21 +34,26 @@ class RedisSession:
         password = redis_password(self.kubectl, rqueue)
         self.forward = self.kubectl.port_forward(f"svc/{self.rqueue_name}-redis", 6379)
         self.forward.__enter__()
-        self.client = redis.Redis(
-            host="127.0.0.1",
-            port=self.forward.local_port,
-            password=password,
-            decode_responses=True,
-            socket_timeout=10,
-            socket_connect_timeout=10,
-        )
-        wait_for(
-            self.client.ping,
-            timeout=30,
-            what="PING through the port-forward",
-            interval=1,
-            retry_on=(redis.RedisError, OSError),
-        )
+        try:
+            self.client = redis.Redis(
+                host="127.0.0.1",
+                port=self.forward.local_port,
+                password=password,
+                decode_responses=True,
+                socket_timeout=10,
+                socket_connect_timeout=10,
+            )
+            wait_for(
+                self.client.ping,
+                timeout=30,
+                what="PING through the port-forward",
+                interval=1,
+                retry_on=(redis.RedisError, OSError),
+            )
+        except BaseException as exc:
+            # `with` calls __exit__ only after __enter__ returned: stop kubectl here.
+            self.__exit__(type(exc), exc, exc.__traceback__)
+            raise
         return self.client
 
     def __exit__(self, *exc: object) -> None:
@@ -67,8 +72,7 @@ def wait_rqueue_ready(kubectl: Kubectl, name: str, timeout: float) -> dict[str, 
             return None
         status = obj.get("status", {})
         current = status.get("observedGeneration") == obj["metadata"].get("generation")
-        conds = {c.get("type"): c.get("status") for c in status.get("conditions", []) or []}
-        return obj if current and conds.get("Ready") == "True" else None
+        return obj if current and condition_true(obj, "Ready") else None
 
     return wait_for(ready, timeout=timeout, what=f"RedisQueue {name} Ready", interval=3)
 
@@ -82,8 +86,7 @@ def wait_pod_ready(kubectl: Kubectl, name: str, timeout: float, not_uid: str = "
             return None
         if pod["metadata"].get("deletionTimestamp"):
             return None
-        conds = {c["type"]: c["status"] for c in pod.get("status", {}).get("conditions", [])}
-        return str(pod["metadata"]["uid"]) if conds.get("Ready") == "True" else None
+        return str(pod["metadata"]["uid"]) if condition_true(pod, "Ready") else None
 
     return wait_for(ready, timeout=timeout, what=f"pod {name} Ready", interval=2)
 

@@ -9,6 +9,8 @@ import pytest
 from queue_exporter.metrics import DEPTH, UP
 from tests.e2e.stack import RedisSession
 from tests.support.kube import (
+    PROMETHEUS_SERVICE,
+    QUEUE,
     E2ESettings,
     Kubectl,
     http_get,
@@ -26,7 +28,7 @@ PUSHED = 7
 def test_pushed_jobs_appear_in_metrics_and_prometheus(
     kubectl: Kubectl, settings: E2ESettings, rqueue_name: str, redis_session: RedisSession
 ) -> None:
-    queue = settings.queue
+    queue = QUEUE
     with redis_session as client:
         client.delete(queue)
         client.lpush(queue, *make_jobs(PUSHED, prefix="metrics"))
@@ -41,7 +43,7 @@ def test_pushed_jobs_appear_in_metrics_and_prometheus(
 
             query = f'{DEPTH}{{namespace="{settings.namespace}",queue="{queue}"}}'
             with kubectl.port_forward(
-                f"svc/{settings.prometheus_service}", 9090, namespace=settings.monitoring_namespace
+                f"svc/{PROMETHEUS_SERVICE}", 9090, namespace=settings.monitoring_namespace
             ) as prometheus:
 
                 def depth_in_prometheus() -> float | None:

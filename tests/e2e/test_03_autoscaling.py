@@ -12,41 +12,39 @@ from typing import Any
 import pytest
 
 from tests.e2e.stack import RedisSession
-from tests.support.kube import E2ESettings, Kubectl, make_jobs, wait_for
+from tests.support.kube import QUEUE, WORKER, E2ESettings, Kubectl, make_jobs, wait_for
 
 pytestmark = pytest.mark.e2e
 
 
-def worker_hpa(kubectl: Kubectl, settings: E2ESettings) -> dict[str, Any] | None:
+def worker_hpa(kubectl: Kubectl) -> dict[str, Any] | None:
     for hpa in kubectl.items("hpa"):
-        if hpa["spec"]["scaleTargetRef"]["name"] == settings.worker:
+        if hpa["spec"]["scaleTargetRef"]["name"] == WORKER:
             return hpa
     return None
 
 
-def replicas(kubectl: Kubectl, settings: E2ESettings) -> int:
-    deploy = kubectl.get("deployment", settings.worker)
-    assert deploy is not None, f"stand-in worker Deployment {settings.worker} missing"
+def replicas(kubectl: Kubectl) -> int:
+    deploy = kubectl.get("deployment", WORKER)
+    assert deploy is not None, f"stand-in worker Deployment {WORKER} missing"
     return int(deploy["spec"].get("replicas", 1))
 
 
 def test_workers_scale_up_over_threshold_and_down_after_draining(
     kubectl: Kubectl, settings: E2ESettings, redis_session: RedisSession
 ) -> None:
-    hpa = wait_for(
-        lambda: worker_hpa(kubectl, settings), timeout=120, what="an HPA for the workers"
-    )
+    hpa = wait_for(lambda: worker_hpa(kubectl), timeout=120, what="an HPA for the workers")
     low = int(hpa["spec"].get("minReplicas", 1))
     high = int(hpa["spec"]["maxReplicas"])
     assert high > low, "the e2e values must allow scaling (maxReplicas > minReplicas)"
     wait_for(
-        lambda: replicas(kubectl, settings) == low,
+        lambda: replicas(kubectl) == low,
         timeout=settings.scale_down_timeout,
         what=f"workers at minReplicas {low} before the test",
         interval=5,
     )
 
-    queue = settings.queue
+    queue = QUEUE
     # Story threshold: add workers when depth > 50 x workers. Enough for every worker up to
     # maxReplicas, so band and proportional modes both want more than `low`.
     depth = 60 * high
@@ -55,7 +53,7 @@ def test_workers_scale_up_over_threshold_and_down_after_draining(
             client.delete(queue)
             client.lpush(queue, *make_jobs(depth, prefix="scale"))
             scaled = wait_for(
-                lambda: n if (n := replicas(kubectl, settings)) > low else None,
+                lambda: n if (n := replicas(kubectl)) > low else None,
                 timeout=settings.scale_up_timeout,
                 what=f"workers above {low} with depth {depth}",
                 interval=5,
@@ -68,7 +66,7 @@ def test_workers_scale_up_over_threshold_and_down_after_draining(
             client.delete(queue)
 
     wait_for(
-        lambda: replicas(kubectl, settings) == low,
+        lambda: replicas(kubectl) == low,
         timeout=settings.scale_down_timeout,
         what=f"workers back to {low} after draining",
         interval=5,

@@ -17,7 +17,16 @@ from tests.e2e.stack import (
     wait_pod_ready,
     wait_rqueue_ready,
 )
-from tests.support.kube import E2ESettings, Kubectl, jsonpath, make_jobs, run, wait_for
+from tests.support.kube import (
+    APPENDFSYNC_KEY,
+    CHART_DIR,
+    E2ESettings,
+    Kubectl,
+    jsonpath,
+    make_jobs,
+    run,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -51,10 +60,10 @@ def test_upgrade_with_new_appendfsync_rolls_redis_and_keeps_data(
         settings,
         "upgrade",
         settings.release,
-        str(settings.chart_dir),
+        str(CHART_DIR),
         "--reuse-values",
         "--set",
-        f"{settings.appendfsync_key}={new}",
+        f"{APPENDFSYNC_KEY}={new}",
         "--wait",
         "--timeout",
         "10m",

@@ -52,8 +52,12 @@ class CommandError(RuntimeError):
 
     @property
     def not_found(self) -> bool:
-        """kubectl's way of saying the object does not exist."""
-        return "(NotFound)" in self.stderr or "not found" in self.stderr.lower()
+        """The API server answered NotFound: the object does not exist.
+
+        Only the API's own answer counts; a missing kubectl (exit 127, "kubectl: not found")
+        or kubectl's other "not found" errors must not make a "gone" check pass.
+        """
+        return self.returncode != 127 and "Error from server (NotFound)" in self.stderr
 
 
 def run(
@@ -124,6 +128,13 @@ def load_kind_config(path: Path = KIND_CONFIG) -> KindConfig:
 # --------------------------------------------------------------------------- settings
 
 
+# Fixed by the e2e values and manifests (tests/e2e/values, tests/e2e/manifests) and the chart.
+PROMETHEUS_SERVICE = "prometheus-operated"  # kube-prometheus-stack's Service of its Prometheus
+WORKER = "queue-worker"  # the stand-in worker Deployment, the scale target
+QUEUE = "enhancement:queue"  # the chart's first queue, the one the autoscaling signal reads
+APPENDFSYNC_KEY = "redisQueue.persistence.appendfsync"  # chart value test_05 upgrades
+
+
 @dataclass(frozen=True)
 class E2ESettings:
     """Where the e2e stack lives; scripts/e2e.sh exports the same variables."""
@@ -131,13 +142,7 @@ class E2ESettings:
     cluster: str
     namespace: str = "redis-queue-e2e"
     release: str = "redis-queue"
-    engine: str = "prometheus-adapter"
     monitoring_namespace: str = "monitoring"
-    prometheus_service: str = "prometheus-operated"
-    worker: str = "queue-worker"
-    queue: str = "enhancement:queue"
-    appendfsync_key: str = "redisQueue.persistence.appendfsync"
-    chart_dir: Path = CHART_DIR
     kubectl: str = "kubectl"
     helm: str = "helm"
     ready_timeout: float = 300.0
@@ -151,27 +156,25 @@ class E2ESettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], kind_config: KindConfig) -> E2ESettings:
-        def number(key: str, default: float) -> float:
-            return float(env.get(key) or default)
-
-        base = cls(cluster=env.get("KIND_CLUSTER") or kind_config.name)
+        """Unset or empty variables keep the field's default."""
+        texts = {
+            "namespace": "E2E_NAMESPACE",
+            "release": "E2E_RELEASE",
+            "monitoring_namespace": "MONITORING_NAMESPACE",
+        }
+        numbers = {
+            "ready_timeout": "E2E_READY_TIMEOUT",
+            "scale_up_timeout": "E2E_SCALE_UP_TIMEOUT",
+            "scale_down_timeout": "E2E_SCALE_DOWN_TIMEOUT",
+        }
+        given: dict[str, Any] = {name: env[var] for name, var in texts.items() if env.get(var)}
+        given.update({name: float(env[var]) for name, var in numbers.items() if env.get(var)})
         return cls(
-            cluster=base.cluster,
-            namespace=env.get("E2E_NAMESPACE") or base.namespace,
-            release=env.get("E2E_RELEASE") or base.release,
-            engine=env.get("E2E_ENGINE") or base.engine,
-            monitoring_namespace=env.get("MONITORING_NAMESPACE") or base.monitoring_namespace,
-            prometheus_service=env.get("E2E_PROMETHEUS_SERVICE") or base.prometheus_service,
-            worker=env.get("E2E_WORKER") or base.worker,
-            queue=env.get("E2E_QUEUE") or base.queue,
-            appendfsync_key=env.get("E2E_APPENDFSYNC_KEY") or base.appendfsync_key,
-            chart_dir=Path(env.get("E2E_CHART") or base.chart_dir),
+            cluster=env.get("KIND_CLUSTER") or kind_config.name,
             kubectl=env.get("KUBECTL") or tool("kubectl"),
             helm=env.get("HELM") or tool("helm"),
-            ready_timeout=number("E2E_READY_TIMEOUT", base.ready_timeout),
-            scale_up_timeout=number("E2E_SCALE_UP_TIMEOUT", base.scale_up_timeout),
-            scale_down_timeout=number("E2E_SCALE_DOWN_TIMEOUT", base.scale_down_timeout),
             required=env.get("E2E_REQUIRED", "") not in ("", "0", "false"),
+            **given,
         )
 
 
@@ -465,11 +468,18 @@ def secret_value(secret: Mapping[str, Any], key: str) -> str:
 _SERVER_FIELDS = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
 
 
+# Annotations the operator's Kopf keeps its state in (GROUP as prefix, Kopf's own as well):
+# a re-created object that still carried `last-handled-configuration` would look already
+# handled, and Kopf would not run the create handler for it.
+_OPERATOR_ANNOTATION_PREFIXES = ("queues.ai-agents.io/", "kopf.zalando.org/")
+
+
 def reapplyable(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A copy of a live object that can be created again: no status, no server-set metadata.
 
-    Labels and annotations stay, so a Helm-owned object recreated by hand is still adopted by
-    the next ``helm upgrade``.
+    Labels and other annotations stay, so a Helm-owned object recreated by hand is still
+    adopted by the next ``helm upgrade``; the operator's (Kopf's) state annotations go, so the
+    operator handles it as the new object it is.
     """
     copy = json.loads(json.dumps(obj))
     copy.pop("status", None)
@@ -478,6 +488,8 @@ def reapplyable(obj: Mapping[str, Any]) -> dict[str, Any]:
         meta.pop(key, None)
     annotations = meta.get("annotations") or {}
     annotations.pop("kubectl.kubernetes.io/last-applied-configuration", None)
+    for key in [k for k in annotations if k.startswith(_OPERATOR_ANNOTATION_PREFIXES)]:
+        del annotations[key]
     return dict(copy)
 
 
@@ -621,9 +633,6 @@ class PortForward:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
         proc = self.process

@@ -20,6 +20,7 @@ from queue_operator.handlers import register
 from queue_operator.kube import object_path
 from queue_operator.naming import API_VERSION, GROUP, PLURAL, VERSION
 from tests.support.kmock_k8s import KubernetesApiEmulator
+from tests.support.kube import condition as condition  # re-exported for the tests here
 
 NAMESPACE = "queues"
 BUILTINS = {
@@ -109,13 +110,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {within}s waiting for {what}")
         await asyncio.sleep(0.1)
-
-
-def condition(body: dict[str, Any], kind: str) -> dict[str, Any] | None:
-    for item in body.get("status", {}).get("conditions", []):
-        if item["type"] == kind:
-            return dict(item)
-    return None
 
 
 @pytest.fixture

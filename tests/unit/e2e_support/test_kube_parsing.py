@@ -174,7 +174,7 @@ def test_secret_value_decodes_base64() -> None:
         kube.secret_value(secret, "token")
 
 
-def test_reapplyable_drops_server_fields_and_keeps_helm_ownership() -> None:
+def test_reapplyable_drops_server_fields_and_operator_state_and_keeps_helm_ownership() -> None:
     live: dict[str, Any] = {
         "apiVersion": "queues.ai-agents.io/v1alpha1",
         "kind": "RedisQueue",
@@ -190,7 +190,15 @@ def test_reapplyable_drops_server_fields_and_keeps_helm_ownership() -> None:
             "labels": {"app.kubernetes.io/managed-by": "Helm"},
             "annotations": {
                 "meta.helm.sh/release-name": "redis-queue",
+                "meta.helm.sh/release-namespace": "ns",
                 "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                # Kopf's state (the operator's prefix is the API group): kept, the re-created
+                # object would look already handled and its create handler would not run.
+                "queues.ai-agents.io/last-handled-configuration": '{"spec": {}}',
+                "queues.ai-agents.io/create_fn": '{"started": "2024-01-01T00:00:00"}',
+                "kopf.zalando.org/last-handled-configuration": '{"spec": {}}',
+                # Only the prefix with its slash is the operator's.
+                "queues.ai-agents.io.example/keep": "yes",
             },
         },
         "spec": {"queues": ["enhancement:queue"]},
@@ -204,11 +212,16 @@ def test_reapplyable_drops_server_fields_and_keeps_helm_ownership() -> None:
             "name": "redis-queue",
             "namespace": "ns",
             "labels": {"app.kubernetes.io/managed-by": "Helm"},
-            "annotations": {"meta.helm.sh/release-name": "redis-queue"},
+            "annotations": {
+                "meta.helm.sh/release-name": "redis-queue",
+                "meta.helm.sh/release-namespace": "ns",
+                "queues.ai-agents.io.example/keep": "yes",
+            },
         },
         "spec": {"queues": ["enhancement:queue"]},
     }
     assert live["metadata"]["uid"] == "0b7e", "the live object must not be modified"
+    assert "queues.ai-agents.io/last-handled-configuration" in live["metadata"]["annotations"]
 
 
 EXPOSITION = """\

@@ -7,11 +7,14 @@ readiness detection, error reporting and cleanup run against a real process.
 
 from __future__ import annotations
 
+import base64
+import json
 import socket
 import stat
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -97,14 +100,37 @@ def test_run_reports_exit_code_and_stderr() -> None:
             [
                 sys.executable,
                 "-c",
-                "import sys; sys.stderr.write('Error (NotFound)\\n'); sys.exit(3)",
+                "import sys; sys.stderr.write('Error from server (NotFound): x\\n'); sys.exit(3)",
             ]
         )
     assert info.value.returncode == 3
     assert info.value.not_found
     assert kube.run([sys.executable, "-c", "print('ok')"]).stdout == "ok\n"
-    with pytest.raises(kube.CommandError, match="not found"):
+    with pytest.raises(kube.CommandError, match="not found") as missing:
         kube.run(["/nonexistent/kubectl", "version"])
+    assert missing.value.returncode == 127
+    assert not missing.value.not_found, "a missing kubectl is not a missing object"
+
+
+@pytest.mark.parametrize(
+    ("returncode", "stderr", "expected"),
+    [
+        (1, 'Error from server (NotFound): pods "redis-queue-redis-0" not found', True),
+        (1, 'Error from server (NotFound): redisqueues.queues.ai-agents.io "rq" not found', True),
+        # A missing binary, however it is reported, never means "the object is gone".
+        (127, "kubectl: not found", False),
+        (127, "/bin/sh: 1: kubectl: not found", False),
+        (127, 'Error from server (NotFound): pods "x" not found', False),
+        # kubectl's other failures that merely say "not found" are errors too.
+        (1, 'error: context "kind-rq-e2e" not found', False),
+        (1, "Error from server (Forbidden): pods is forbidden", False),
+    ],
+)
+def test_not_found_is_only_the_api_servers_answer(
+    returncode: int, stderr: str, expected: bool
+) -> None:
+    error = kube.CommandError(["kubectl", "get", "pod", "x"], returncode, "", stderr)
+    assert error.not_found is expected
 
 
 def test_kubectl_command_pins_context_and_namespace() -> None:
@@ -153,9 +179,15 @@ def test_port_forward_command() -> None:
 FAKE_KUBECTL = textwrap.dedent(
     """\
     #!{python}
-    # Stand-in for `kubectl port-forward`: behaves as FAKE_MODE says.
+    # Stand-in for `kubectl port-forward` (behaves as FAKE_MODE says) and `kubectl get`.
     import os, socket, sys, time
     args = sys.argv[1:]
+    if "get" in args:  # `kubectl get KIND NAME -o json`: FAKE_GET, else the API's NotFound
+        if "FAKE_GET" not in os.environ:
+            sys.stderr.write(f'Error from server (NotFound): {{args[-4]}} "{{args[-3]}}" not found')
+            sys.exit(1)
+        print(os.environ["FAKE_GET"], flush=True)
+        sys.exit(0)
     address = args[args.index("--address") + 1]
     local, remote = args[-1].split(":")
     mode = os.environ.get("FAKE_MODE", "ok")
@@ -187,7 +219,8 @@ def fake_kubectl(tmp_path: Path) -> kube.Kubectl:
 
 def test_port_forward_waits_for_kubectl_and_stops_it(fake_kubectl: kube.Kubectl) -> None:
     with fake_kubectl.port_forward("svc/redis-queue-redis", 6379) as forward:
-        assert forward.alive()
+        assert forward.process is not None
+        assert forward.process.poll() is None
         assert port_open(forward.local_port)
         assert forward.output == [f"Forwarding from 127.0.0.1:{forward.local_port} -> 6379"]
         with socket.create_connection(("127.0.0.1", forward.local_port), timeout=2):
@@ -195,7 +228,6 @@ def test_port_forward_waits_for_kubectl_and_stops_it(fake_kubectl: kube.Kubectl)
         process = forward.process
     assert process is not None
     assert process.poll() is not None, "leaving the context must stop kubectl"
-    assert not forward.alive()
 
 
 def test_port_forward_raises_what_kubectl_printed_when_it_exits(
@@ -205,7 +237,8 @@ def test_port_forward_raises_what_kubectl_printed_when_it_exits(
     forward = fake_kubectl.port_forward("svc/nope", 6379)
     with pytest.raises(kube.CommandError, match='services "nope" not found'):
         forward.__enter__()
-    assert not forward.alive()
+    assert forward.process is not None
+    assert forward.process.poll() is not None
 
 
 def test_port_forward_gives_up_after_its_ready_timeout(
@@ -221,6 +254,49 @@ def test_port_forward_gives_up_after_its_ready_timeout(
     assert forward.process is not None
     assert forward.process.poll() is not None, "a forward that never got ready is stopped"
     assert forward.process.returncode < 0, "stopped by a signal from the manager, not exited"
+
+
+def test_kubectl_get_is_none_only_when_the_api_says_not_found(
+    fake_kubectl: kube.Kubectl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FAKE_GET", raising=False)
+    assert fake_kubectl.get("pod", "gone") is None
+    monkeypatch.setenv("FAKE_GET", '{"metadata": {"name": "here"}}')
+    assert fake_kubectl.get("pod", "here") == {"metadata": {"name": "here"}}
+    # Without kubectl nothing is known to be gone: a "gone" check must fail, not pass.
+    missing = kube.Kubectl(context="kind-e2e", namespace="rq", binary="/nonexistent/kubectl")
+    with pytest.raises(kube.CommandError, match="not found") as info:
+        missing.get("pod", "gone")
+    assert info.value.returncode == 127
+
+
+def test_redis_session_stops_its_port_forward_when_ping_fails(
+    fake_kubectl: kube.Kubectl, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fake forward accepts and closes every connection, so PING through it fails."""
+    from tests.e2e import stack
+
+    secret = {"password": base64.b64encode(b"pw").decode()}
+    obj = {"metadata": {"name": "rq"}, "spec": {}, "data": secret}  # the RedisQueue and Secret
+    monkeypatch.setenv("FAKE_GET", json.dumps(obj))
+
+    def once(probe: Callable[[], object], **_: object) -> object:
+        """wait_for with a single attempt, so the test need not wait out PING's 30 s."""
+        try:
+            value = probe()
+        except Exception as exc:
+            raise TimeoutError(f"first attempt failed: {exc!r}") from exc
+        if not value:
+            raise TimeoutError(f"first attempt gave {value!r}")
+        return value
+
+    monkeypatch.setattr(stack, "wait_for", once)
+    session = stack.RedisSession(fake_kubectl, "rq")
+    with pytest.raises(TimeoutError, match="first attempt failed"), session:
+        pytest.fail("entered a session whose PING failed")
+    assert session.forward is not None
+    assert session.forward.process is not None
+    assert session.forward.process.poll() is not None, "kubectl port-forward left running"
 
 
 KIND_CONFIG = {"name": "rq-e2e", "nodes": []}
@@ -304,24 +380,37 @@ def test_settings_from_env() -> None:
     assert default.cluster == "rq-e2e"
     assert default.context == "kind-rq-e2e"
     assert default.namespace == "redis-queue-e2e"
-    assert default.engine == "prometheus-adapter"
+    assert default.monitoring_namespace == "monitoring"
+    assert default.ready_timeout == 300.0
     assert not default.required
     custom = kube.E2ESettings.from_env(
         {
             "KIND_CLUSTER": "mine",
             "E2E_NAMESPACE": "ns",
-            "E2E_ENGINE": "keda",
+            "E2E_RELEASE": "rel",
+            "MONITORING_NAMESPACE": "mon",
             "E2E_SCALE_DOWN_TIMEOUT": "60",
             "E2E_REQUIRED": "1",
             "KUBECTL": "/opt/kubectl",
         },
         config,
     )
-    assert (custom.context, custom.namespace, custom.engine) == ("kind-mine", "ns", "keda")
+    assert (custom.context, custom.namespace, custom.release) == ("kind-mine", "ns", "rel")
+    assert custom.monitoring_namespace == "mon"
     assert custom.scale_down_timeout == 60.0
+    assert custom.scale_up_timeout == default.scale_up_timeout
     assert custom.required
     assert custom.kubectl == "/opt/kubectl"
     assert not kube.E2ESettings.from_env({"E2E_REQUIRED": "0"}, config).required
+    # Set but empty (as `make` passes an unset variable through) keeps the default.
+    empty = kube.E2ESettings.from_env(
+        {"KIND_CLUSTER": "", "E2E_NAMESPACE": "", "E2E_READY_TIMEOUT": ""}, config
+    )
+    assert (empty.cluster, empty.namespace, empty.ready_timeout) == (
+        "rq-e2e",
+        "redis-queue-e2e",
+        300.0,
+    )
 
 
 def test_load_kind_config_rejects_other_documents(tmp_path: Path) -> None:
