@@ -235,7 +235,9 @@ def main(argv: list[str] | None = None) -> int:
         f"\nMachine: {m['cpus']} CPUs ({m['cpu_model']}), load {m['loadavg_at_start'][0]:.2f}, "
         f"Python {m['python']}; {m['redis_server']}; {m['redis_exporter']}"
     )
-    print(f"Took {results['duration_seconds']} s; JSON: {output.relative_to(ROOT)}\n")
+    # Relative to the repository when it is inside it; an --output elsewhere is shown as given.
+    shown = output.resolve().relative_to(ROOT) if output.resolve().is_relative_to(ROOT) else output
+    print(f"Took {results['duration_seconds']} s; JSON: {shown}\n")
     print(report.render(results))
     return 0
 

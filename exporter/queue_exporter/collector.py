@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from queue_exporter.metrics import CONTENT_TYPE, build_families, render
-from queue_exporter.snapshot import Snapshot, read_snapshot
+from queue_exporter.snapshot import Snapshot, encode_keys, read_snapshot
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ class Reading:
     """
 
     snapshot: Snapshot | None
-    seconds: float
     error: str | None = None
     body: bytes = b""
 
@@ -55,6 +54,7 @@ class QueueCollector:
     def __init__(self, client: Redis, queues: Sequence[str], deadline_seconds: float) -> None:
         self._client = client
         self._queues = tuple(queues)
+        self._keys = encode_keys(self._queues)  # the same keys on every scrape: encoded once
         self._deadline = deadline_seconds
         self._inflight: asyncio.Task[Reading] | None = None
         self._redis_was_up: bool | None = None
@@ -82,7 +82,7 @@ class QueueCollector:
         error: str | None = None
         try:
             snapshot = await asyncio.wait_for(
-                read_snapshot(self._client, self._queues), timeout=self._deadline
+                read_snapshot(self._client, self._queues, self._keys), timeout=self._deadline
             )
         except TimeoutError:
             error = f"no answer within {self._deadline:g}s"
@@ -90,7 +90,7 @@ class QueueCollector:
             error = f"{type(exc).__name__}: {exc}"
         seconds = time.perf_counter() - started
         body = render(build_families(snapshot, seconds, datetime.now(UTC)))
-        reading = Reading(snapshot, seconds, error, body)
+        reading = Reading(snapshot, error, body)
         self._log_changes(reading)
         return reading
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from queue_exporter.snapshot import Snapshot
+from queue_exporter.snapshot import Snapshot, job_age_seconds
 
 PREFIX = "redis_queue_"
 UP = PREFIX + "up"
@@ -97,9 +97,7 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
         assert queue.depth is not None
         depths.append(((queue.name,), queue.depth))
         if queue.oldest_enqueued_at is not None:
-            # Clock skew between producer and exporter must not yield a negative age.
-            seconds = (now - queue.oldest_enqueued_at).total_seconds()
-            ages.append(((queue.name,), max(0.0, seconds)))
+            ages.append(((queue.name,), job_age_seconds(queue.oldest_enqueued_at, now)))
 
     persistence = snapshot.persistence
     aof_enabled = Gauge(AOF_ENABLED, "1 if Redis has appendonly enabled")

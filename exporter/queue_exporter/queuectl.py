@@ -8,8 +8,10 @@
     queuectl stats                      # depths, oldest-job ages, AOF state, ping
 
 It reads the same ``AI_AGENTS_*`` settings (and flags) as the exporter, so pointing both at a
-Redis is one environment. ``--queue`` defaults to the first configured queue. Exit codes: 0 ok,
-1 Redis unavailable, 2 invalid configuration or input. Logs go to stderr as JSON.
+Redis is one environment. ``--queue`` defaults to the first configured queue for ``push``,
+``pop`` and ``peek``; ``depth`` and ``stats`` read every configured queue unless it is given.
+Exit codes: 0 ok, 1 Redis unavailable, 2 invalid configuration or input. Logs go to stderr as
+JSON.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from queue_exporter.jobs import Job, Undecodable, decode_job
 from queue_exporter.logs import configure_logging
 from queue_exporter.queue import JobQueue, QueueKeyTypeError, QueueUnavailableError
 from queue_exporter.settings import ConfigError, RedisSettings, add_setting_flags, load_settings
-from queue_exporter.snapshot import Snapshot, read_snapshot
+from queue_exporter.snapshot import Snapshot, job_age_seconds, read_snapshot
 
 
 class InputError(Exception):
@@ -88,7 +90,7 @@ def stats_json(snapshot: Snapshot) -> dict[str, Any]:
                 "depth": q.depth,
                 "oldest_job_age_seconds": None
                 if q.oldest_enqueued_at is None
-                else round((now - q.oldest_enqueued_at).total_seconds(), 3),
+                else round(job_age_seconds(q.oldest_enqueued_at, now), 3),
                 "error": q.error,
             }
             for q in snapshot.queues
@@ -132,8 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     peek.add_argument("--count", type=int, default=10)
     commands.add_parser("depth", help="LLEN of each queue (null: key is not a list)")
     commands.add_parser("stats", help="depths, oldest-job ages, AOF state, ping")
-    for sub in (push, pop, peek, commands.choices["depth"], commands.choices["stats"]):
+    for sub in (push, pop, peek):
         sub.add_argument("--queue", help="queue name (default: the first configured queue)")
+    for sub in (commands.choices["depth"], commands.choices["stats"]):
+        sub.add_argument("--queue", help="only this queue (default: every configured queue)")
     return parser
 
 

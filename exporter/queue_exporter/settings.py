@@ -181,8 +181,7 @@ def _redis_url(value: object) -> str:
 def _optional_secret(value: object) -> SecretStr | None:
     if value is None or isinstance(value, SecretStr):
         return value
-    reveal = getattr(value, "get_secret_value", None)  # e.g. a pydantic SecretStr
-    return SecretStr(_text(reveal() if callable(reveal) else value))
+    return SecretStr(_text(value))
 
 
 def _optional_path(value: object) -> Path | None:

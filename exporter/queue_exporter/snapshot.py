@@ -1,7 +1,8 @@
 """One read of everything the exporter and the operator want to know about a Redis queue server.
 
-Both the exporter's collector and the operator's status timer call :func:`read_snapshot`, so
-"how deep is the queue" has one answer in the whole project. The read costs two round trips
+Both the exporter's collector and the operator's status refresh (a periodic job of its sweeper)
+call :func:`read_snapshot`, so "how deep is the queue" has one answer in the whole project, and
+:func:`job_age_seconds` is the one definition of a job's age. The read costs two round trips
 whatever the number of queues: a PING (its latency is what ``redis_queue_ping_seconds``
 reports, undiluted by payload size) and **one script call** (``EVALSHA``) that returns
 ``INFO persistence`` plus ``LLEN`` and ``LINDEX key -1`` of every queue in one array.
@@ -159,6 +160,16 @@ def job_enqueued_at(raw: str | bytes | None) -> datetime | None:
     return parsed
 
 
+def job_age_seconds(enqueued_at: datetime, now: datetime) -> float:
+    """Seconds a job has waited at ``now``; never negative.
+
+    A producer whose clock runs ahead of the reader's stamps jobs "in the future"; that skew
+    must not show as a negative age (in ``redis_queue_oldest_job_age_seconds`` or in
+    ``queuectl stats``), so such a job has waited 0 s.
+    """
+    return max(0.0, (now - enqueued_at).total_seconds())
+
+
 def parse_info(text: str) -> dict[str, str]:
     """``INFO`` text (``# Section`` headers, ``key:value`` lines) as a dict of strings."""
     fields: dict[str, str] = {}
@@ -204,10 +215,18 @@ def _queue_state(name: str, depth: object, head: object) -> QueueState:
     return QueueState(name, None, None, error=_text(depth).split(" ", 1)[0] or "ERR")
 
 
-async def run_read_script(client: Redis, queues: Sequence[str]) -> list[Any]:
+def encode_keys(queues: Sequence[str]) -> tuple[bytes, ...]:
+    """The queue names as the read script's ``KEYS``.
+
+    Pre-encoded because redis-py's per-argument encoder costs more than ``str.encode``; a caller
+    that reads the same queues on every scrape (the collector) encodes them once and passes the
+    result to :func:`read_snapshot` as ``keys``.
+    """
+    return tuple(name.encode() for name in queues)
+
+
+async def run_read_script(client: Redis, keys: Sequence[bytes]) -> list[Any]:
     """``EVALSHA`` the read script, loading it first if this Redis does not know it yet."""
-    # Encoded here once: redis-py's per-argument encoder costs more than str.encode.
-    keys = [name.encode() for name in queues]
     try:
         return list(await client.evalsha(READ_SCRIPT_SHA, len(keys), *keys))
     except NoScriptError:
@@ -215,17 +234,26 @@ async def run_read_script(client: Redis, queues: Sequence[str]) -> list[Any]:
         return list(await client.evalsha(READ_SCRIPT_SHA, len(keys), *keys))
 
 
-async def read_snapshot(client: Redis, queues: Sequence[str]) -> Snapshot:
+async def read_snapshot(
+    client: Redis, queues: Sequence[str], keys: Sequence[bytes] | None = None
+) -> Snapshot:
     """Read depths, next-job timestamps and AOF state for ``queues``.
+
+    ``keys`` is ``encode_keys(queues)`` computed once by a caller that reads the same queues
+    repeatedly; without it the names are encoded for this call.
 
     Connection and timeout errors propagate: the caller decides what "Redis down" means (the
     exporter answers ``redis_queue_up 0`` and no depth series; the operator sets a condition).
     """
+    if keys is None:
+        keys = encode_keys(queues)
+    elif len(keys) != len(queues):
+        raise ValueError(f"{len(keys)} encoded keys given for {len(queues)} queues")
     started = time.perf_counter()
     await client.ping()
     ping_seconds = time.perf_counter() - started
 
-    replies = await run_read_script(client, queues)
+    replies = await run_read_script(client, keys)
     if len(replies) != 1 + 2 * len(queues):
         raise ResponseError(f"the read script answered {len(replies)} items for {len(queues)} keys")
     states = tuple(map(_queue_state, queues, replies[1::2], replies[2::2]))

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -108,6 +109,36 @@ def test_queuectl_refuses_to_consume_a_dead_letter_list(redis_server: RedisServe
     assert "enhancement:dlq is a dead-letter list" in done.stderr
     assert redis_server.cli("LRANGE", "enhancement:dlq", "0", "-1") == entry  # untouched
     assert redis_server.cli("EXISTS", "enhancement:dlq:dlq") == "0"
+
+
+@pytest.mark.parametrize(
+    ("command", "default"),
+    [
+        ("push", "the first configured queue"),
+        ("pop", "the first configured queue"),
+        ("peek", "the first configured queue"),
+        ("depth", "every configured queue"),
+        ("stats", "every configured queue"),
+    ],
+)
+def test_queuectl_help_says_which_queues_a_command_reads_by_default(
+    command: str, default: str
+) -> None:
+    done = run("queuectl", command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert f"(default: {default})" in " ".join(done.stdout.split())
+
+
+def test_queuectl_stats_never_shows_a_negative_age(redis_server: RedisServer) -> None:
+    """A producer whose clock runs ahead stamps jobs in the future: the age is 0, as in the
+    exporter's redis_queue_oldest_job_age_seconds, not negative."""
+    ahead = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    job = {"tenant_id": "t", "ticket_id": "TKT-1", "description": "d", "timestamp": ahead}
+    redis_server.cli("LPUSH", QUEUE, json.dumps(job))
+    stats = queuectl(redis_server, "stats", "--queue", QUEUE)
+    assert stats["queues"] == [
+        {"queue": QUEUE, "depth": 1, "oldest_job_age_seconds": 0.0, "error": None}
+    ]
 
 
 def test_exporter_port_already_in_use_exits_1_with_a_clear_message(

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from redis.asyncio import Redis
 
 from queue_exporter.jobs import Job, encode_job
-from queue_exporter.snapshot import READ_SCRIPT_SHA, QueueState, read_snapshot
+from queue_exporter.snapshot import READ_SCRIPT_SHA, QueueState, encode_keys, read_snapshot
 from tests.support.processes import RedisServer
 from tests.unit.exporter.test_snapshot import CORRUPT_PAYLOADS, VALID_SPELLINGS
 from tests.unit.exporter.test_snapshot import STAMP as VALID_STAMP
@@ -59,6 +60,17 @@ async def test_every_kind_of_key_in_one_read(client: Redis, redis_server: RedisS
     stats = redis_server.cli("INFO", "commandstats")
     assert "cmdstat_evalsha:calls=1," in stats
     assert "cmdstat_script" not in stats
+
+
+async def test_pre_encoded_keys_read_the_same_as_names(client: Redis) -> None:
+    """The collector encodes its fixed queue list once and passes it with every read."""
+    await fill(client)
+    names = [q.name for q in EXPECTED]
+    keys = encode_keys(names)
+    assert keys == tuple(name.encode() for name in names)
+    assert (await read_snapshot(client, names, keys)).queues == EXPECTED
+    with pytest.raises(ValueError, match="2 encoded keys given for 7 queues"):
+        await read_snapshot(client, names, keys[:2])
 
 
 async def test_a_flushed_script_cache_is_reloaded(client: Redis, redis_server: RedisServer) -> None:

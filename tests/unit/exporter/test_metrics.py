@@ -3,7 +3,9 @@ alerts depend on, and the format rules Prometheus' parser enforces."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -95,6 +97,20 @@ def test_every_name_has_the_prefix_and_no_counter_suffix() -> None:
     for name in names:
         assert name.startswith("redis_queue_")
         assert not name.endswith("_total")
+
+
+def test_the_readmes_sample_output_is_what_the_renderer_writes() -> None:
+    """The README shows `/metrics` lines as comments after the command (``# redis_queue_...``),
+    for the default queues after one push: they must be lines this renderer writes."""
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    shown = re.findall(r"^# (redis_queue_\w+(?:\{[^}]*\})? \S+)$", readme, flags=re.MULTILINE)
+    assert shown
+    one_job = snapshot(
+        QueueState("enhancement:queue", 1, NOW - timedelta(seconds=2)),
+        QueueState("enhancement:dlq", 0, None),
+    )
+    written = metrics.render(metrics.build_families(one_job, 0.01, NOW)).decode().splitlines()
+    assert [line for line in shown if line not in written] == []
 
 
 def test_render_writes_the_text_format_exactly() -> None:

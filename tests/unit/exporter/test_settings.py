@@ -12,6 +12,8 @@ from queue_exporter.settings import (
     ConfigError,
     ExporterSettings,
     RedisSettings,
+    SecretStr,
+    SettingsError,
     add_setting_flags,
     load_settings,
     mask_url,
@@ -209,6 +211,21 @@ def test_code_can_pass_typed_values_and_repr_hides_passwords() -> None:
     assert secret.password() == "pw"
     assert "pw" not in repr(secret)
     assert "pw" not in str(secret.redis_password)
+
+
+class Revealing:
+    """Any object with a ``get_secret_value`` method (such as pydantic's SecretStr)."""
+
+    def get_secret_value(self) -> str:
+        return "pw"
+
+
+@pytest.mark.parametrize("value", [Revealing(), b"pw", 42])
+def test_a_password_is_a_string_or_our_secret_nothing_else(value: object) -> None:
+    with pytest.raises(SettingsError, match="Input should be a valid string"):
+        RedisSettings(redis_password=value, redis_url="redis://h:1/0")
+    given = SecretStr("pw")
+    assert RedisSettings(redis_password=given, redis_url="redis://h:1/0").redis_password is given
 
 
 @pytest.mark.parametrize(

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from queue_exporter.jobs import Job, encode_job
-from queue_exporter.snapshot import job_enqueued_at, parse_info, parse_persistence
+from queue_exporter.snapshot import (
+    job_age_seconds,
+    job_enqueued_at,
+    parse_info,
+    parse_persistence,
+)
 
 STAMP = datetime(2025, 11, 1, 12, 0, 30, 123456, tzinfo=UTC)
 
@@ -67,6 +72,19 @@ def test_every_valid_spelling_of_the_same_time_gives_the_same_answer(raw: str) -
 @pytest.mark.parametrize("raw", CORRUPT_PAYLOADS)
 def test_a_corrupt_payload_gives_unknown_age_never_an_exception(raw: str | bytes | None) -> None:
     assert job_enqueued_at(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("enqueued", "age"),
+    [
+        (STAMP - timedelta(seconds=90, microseconds=500000), 90.5),
+        (STAMP, 0.0),
+        (STAMP + timedelta(microseconds=1), 0.0),  # a producer clock ahead of ours ...
+        (STAMP + timedelta(hours=2), 0.0),  # ... never gives a negative age
+    ],
+)
+def test_job_age_is_clamped_at_zero(enqueued: datetime, age: float) -> None:
+    assert job_age_seconds(enqueued, STAMP) == age
 
 
 def test_info_text_becomes_the_persistence_facts() -> None:
