@@ -339,6 +339,21 @@ def build_children(owner: Owner, spec: RedisQueueSpec, *, secret_checksum: str) 
     return children
 
 
+def set_secret_checksum(children: list[Manifest], secret_checksum: str) -> None:
+    """Put ``secret_checksum`` into every pod template of ``children`` that carries one.
+
+    The reconcile builds the children before the password Secret may exist (its refusal check
+    must write nothing), and learns the checksum only afterwards: it builds them once with a
+    placeholder and sets the real value here, which gives what ``build_children`` with that
+    checksum gives.
+    """
+    for child in children:
+        template = child.get("spec", {}).get("template", {})
+        annotations = template.get("metadata", {}).get("annotations", {})
+        if SECRET_CHECKSUM in annotations:
+            annotations[SECRET_CHECKSUM] = secret_checksum
+
+
 def disabled_children(owner: Owner, spec: RedisQueueSpec) -> list[tuple[str, str, str]]:
     """(apiVersion, kind, name) of optional children the spec switched off, to be deleted."""
     gone: list[tuple[str, str, str]] = []

@@ -1,7 +1,7 @@
 """Status conditions in the Kubernetes convention (type, status, reason, message, time).
 
 ``lastTransitionTime`` moves only when a condition's status flips, so ``kubectl describe`` shows
-how long Redis has been unreachable, not when the timer last ran.
+how long Redis has been unreachable, not when the status was last refreshed.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The operator's own settings (environment ``QUEUE_OPERATOR_*``), separate from any RedisQueue.
 
-The intervals are settings rather than constants so tests can run the real timers in seconds,
-and so a large cluster can slow them down.
+The intervals are settings rather than constants so tests can run the sweeper's real periodic
+jobs (drift repair, status refresh) in seconds, and so a large cluster can slow them down.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class OperatorConfig(BaseSettings):
     # Retry delay after the API server rejected a child as invalid (HTTP 400/422): the same
     # object cannot succeed until the spec changes, so retry slowly.
     rejected_retry_delay: float = Field(default=120.0, gt=0)
-    # Where the status timer finds Redis; ``{name}``/``{namespace}`` are the RedisQueue's. The
+    # Where the status refresh finds Redis; ``{name}``/``{namespace}`` are the RedisQueue's. The
     # default is the client Service; running the operator outside the cluster, point it at a
     # port-forward (e.g. host 127.0.0.1).
     redis_host: str = "{name}-redis.{namespace}.svc"

@@ -1,5 +1,5 @@
 """Make the live children match the spec: the one code path behind create, update, resume and
-the drift timer, so all four behave the same and every one of them is idempotent.
+the sweeper's drift repair, so all four behave the same and every one of them is idempotent.
 
 A child is written only when the live object lacks something the operator wants (live objects
 carry server defaults, so "contains what we want" is the comparison, not equality). Each written
@@ -26,6 +26,7 @@ from queue_operator.builders import (
     disabled_children,
     generate_password,
     secret_ref,
+    set_secret_checksum,
 )
 from queue_operator.kube import ApiError, KubeApi
 from queue_operator.naming import APPLIED_HASH, Owner
@@ -218,14 +219,29 @@ def storage_refusal(
     return None
 
 
+async def get_password_secret(
+    api: KubeApi, owner: Owner, spec: RedisQueueSpec
+) -> tuple[str, str, Manifest | None]:
+    """The name and key of the password Secret (the user's or the generated one), and the live
+    Secret, ``None`` when it does not exist."""
+    name, key = secret_ref(owner, spec)
+    return name, key, await api.get("v1", "Secret", owner.namespace, name)
+
+
+def encoded_password(secret: Manifest | None, key: str) -> str | None:
+    """The password as the Secret stores it (base64), ``None`` when the Secret or key is
+    missing or the value empty."""
+    value = (secret or {}).get("data", {}).get(key)
+    return str(value) if value else None
+
+
 async def ensure_password(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> str:
     """Make sure the password Secret exists and return the checksum of the password.
 
     The generated Secret is created once and never rewritten: the AOF and every client already
     use that password. A named existing Secret is only read.
     """
-    name, key = secret_ref(owner, spec)
-    live = await api.get("v1", "Secret", owner.namespace, name)
+    name, key, live = await get_password_secret(api, owner, spec)
     if live is None:
         if spec.auth.existing_secret:
             raise MissingSecret(f"Secret {name!r} named in spec.auth.existingSecret is missing")
@@ -235,8 +251,8 @@ async def ensure_password(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> s
             if exc.status in REJECTED:
                 raise ChildRejected(f"Secret/{name}", exc) from exc
             raise
-    value = live.get("data", {}).get(key)
-    if not value:
+    value = encoded_password(live, key)
+    if value is None:
         raise MissingSecret(f"Secret {name!r} has no key {key!r}")
     return checksum({key: value})
 
@@ -250,14 +266,15 @@ async def reconcile(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> Outcome
     live_statefulset = await api.get("apps/v1", "StatefulSet", owner.namespace, owner.redis)
     outcome = Outcome()
     # The password checksum only changes pod annotations, never an immutable field, so the
-    # refusal check can use a placeholder and run before the Secret is created.
-    probe = build_children(owner, spec, secret_checksum="")
-    (wanted_statefulset,) = [child for child in probe if child["kind"] == "StatefulSet"]
+    # children are built with a placeholder and the refusal check runs before the Secret is
+    # created; the real checksum is set once the Secret exists.
+    children = build_children(owner, spec, secret_checksum="")
+    (wanted_statefulset,) = [child for child in children if child["kind"] == "StatefulSet"]
     refusal = immutable_refusal(live_statefulset, wanted_statefulset, spec)
     if refusal is not None:
         raise refusal
-    secret_checksum = await ensure_password(api, owner, spec)
-    for child in build_children(owner, spec, secret_checksum=secret_checksum):
+    set_secret_checksum(children, await ensure_password(api, owner, spec))
+    for child in children:
         desired = stamp(child)
         meta = desired["metadata"]
         if desired["kind"] == "StatefulSet":
@@ -283,8 +300,7 @@ async def reconcile(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> Outcome
 
 
 async def read_password(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> str | None:
-    """The password in clear, for the status timer's own connection to Redis."""
-    name, key = secret_ref(owner, spec)
-    secret = await api.get("v1", "Secret", owner.namespace, name)
-    encoded = (secret or {}).get("data", {}).get(key)
-    return base64.b64decode(encoded).decode() if encoded else None
+    """The password in clear, for the status refresh's own connection to Redis."""
+    _, key, secret = await get_password_secret(api, owner, spec)
+    encoded = encoded_password(secret, key)
+    return None if encoded is None else base64.b64decode(encoded).decode()

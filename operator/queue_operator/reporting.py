@@ -1,8 +1,9 @@
 """Writing the RedisQueue's status: the one place that patches the status subresource.
 
-Three writers share it (change handlers, the drift timer, the status timer), each owning some
-conditions. A merge patch replaces the conditions list as a whole, so each write merges into
-the freshest status read just before, under the per-object lock the handlers hold.
+Three writers share it (the change handlers, and the sweeper's drift repair and status
+refresh), each owning some conditions. A merge patch replaces the conditions list as a whole, so
+each write merges into the freshest status read just before, under the per-object lock the
+writers hold.
 """
 
 from __future__ import annotations

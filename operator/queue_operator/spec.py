@@ -24,6 +24,8 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from queue_exporter.settings import DEFAULT_QUEUES, QUEUE_NAME
+
 # Kubernetes resource quantities, restricted to the forms that make sense for sizes and
 # resource amounts (no negative values, no exponent notation).
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
@@ -31,8 +33,9 @@ QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 SIZE_PATTERN = r"^[1-9][0-9]*(k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$"
 # Redis memory sizes as redis.conf accepts them: plain bytes or a k/kb/m/mb/g/gb suffix.
 REDIS_MEMORY_PATTERN = r"^(0|[1-9][0-9]*([kKmMgG][bB]?)?)$"
-# Queue key names: what producers and workers use; no spaces or glob characters.
-QUEUE_NAME_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+# Queue key names: what producers and workers use; no spaces or glob characters. The exporter's
+# rule, so a queue the CRD accepts is one the exporter's AI_AGENTS_QUEUES accepts too.
+QUEUE_NAME_PATTERN = QUEUE_NAME.pattern
 # DNS-1123 subdomain names (Secrets, PriorityClasses).
 DNS_SUBDOMAIN_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"  # noqa: S105 (a regex)
@@ -190,7 +193,7 @@ class RedisQueueSpec(_Model):
     queues: Annotated[
         list[Annotated[str, Field(pattern=QUEUE_NAME_PATTERN, max_length=256)]],
         Field(min_length=1, max_length=100),
-    ] = Field(default_factory=lambda: ["enhancement:queue", "enhancement:dlq"])
+    ] = Field(default_factory=lambda: list(DEFAULT_QUEUES))
     persistence: Persistence = Field(default_factory=Persistence)
     memory: Memory = Field(default_factory=Memory)
     resources: Resources = Field(default_factory=Resources)

@@ -1,9 +1,9 @@
-"""What the status timer reports: queue depths and AOF state read from Redis itself.
+"""What the sweeper's status refresh reports: queue depths and AOF state read from Redis.
 
 The read is :func:`queue_exporter.snapshot.read_snapshot`, the same one the exporter uses, so
 ``kubectl get rqueue`` and the ``redis_queue_depth`` metric agree. Redis being unreachable is a
-condition, never an exception out of the timer; and like the exporter, an unreachable Redis
-reports no depth at all rather than a made-up 0.
+condition, never an exception out of the status refresh; and like the exporter, an unreachable
+Redis reports no depth at all rather than a made-up 0.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def report_unreachable(reason: str, message: str) -> StatusReport:
 async def probe_redis(
     host: str, port: int, password: str | None, queues: Sequence[str], io_timeout: float
 ) -> StatusReport:
-    """One bounded read; every failure becomes a report. No retries: the timer is the retry."""
+    """One bounded read; every failure becomes a report. No retries: the next refresh is one."""
     client = Redis(
         host=host,
         port=port,

@@ -20,6 +20,7 @@ from queue_operator.builders import (
     checksum,
     disabled_children,
     secret_ref,
+    set_secret_checksum,
 )
 from queue_operator.naming import CONFIG_CHECKSUM, SECRET_CHECKSUM, Owner
 from queue_operator.spec import RedisQueueSpec, parse_spec
@@ -303,6 +304,22 @@ def test_config_checksum_rolls_only_when_config_changes() -> None:
     assert config_sum(spec_of(memory={"maxmemory": "1gb"})) != base
     assert config_sum(spec_of(image="redis:7.4")) == base
     assert checksum({"a": "1"}) != checksum({"a": "2"})
+
+
+@pytest.mark.parametrize(
+    "raw", [{}, {"exporter": {"enabled": False}, "podDisruptionBudget": {"enabled": False}}]
+)
+def test_setting_the_secret_checksum_later_equals_building_with_it(raw: dict[str, Any]) -> None:
+    """The reconcile builds children with a placeholder (before the Secret exists) and sets the
+    checksum afterwards; that must be exactly the children built with the checksum."""
+    spec = spec_of(**raw)
+    children = build_children(OWNER, spec, secret_checksum="")
+    set_secret_checksum(children, "sum-1")
+    assert children == build_children(OWNER, spec, secret_checksum="sum-1")
+    stamped = [c for c in children if SECRET_CHECKSUM in str(c)]
+    assert {c["kind"] for c in stamped} == (
+        {"StatefulSet", "Deployment"} if spec.exporter.enabled else {"StatefulSet"}
+    )
 
 
 def test_builders_are_pure() -> None:
