@@ -220,26 +220,6 @@ def test_network_policy_admits_only_clients_exporter_operator(helm: Helm) -> Non
     assert hook["metadata"]["annotations"]["helm.sh/hook"] == "test"
 
 
-def test_helm_test_hook_checks_ping_canary_and_metrics(helm: Helm) -> None:
-    manifests = helm.template()
-    pod = find(manifests, "Pod")
-    script = pod["spec"]["containers"][0]["command"][-1]
-    assert "PING" in script
-    assert "LPUSH" in script
-    assert "BRPOP" in script
-    assert "redis-queue:helm-test:" in script  # scratch key, never a real queue
-    env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
-    queue = find(manifests, "RedisQueue")["metadata"]["name"]
-    assert env["REDIS_HOST"]["value"] == f"{queue}-redis.{NAMESPACE}.svc"
-    assert env["EXPORTER_URL"]["value"] == f"http://{queue}-exporter.{NAMESPACE}.svc:9808/metrics"
-    assert env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == {
-        "name": f"{queue}-redis-auth",
-        "key": "password",
-    }
-    # The script itself is valid POSIX sh.
-    subprocess.run(["sh", "-n", "-c", script], check=True)
-
-
 def test_service_monitor_selects_the_operator_exporter_service(helm: Helm) -> None:
     manifests = render(helm, CHART / "ci" / "keda-band-values.yaml")
     monitor = find(manifests, "ServiceMonitor")

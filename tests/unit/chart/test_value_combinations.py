@@ -5,7 +5,6 @@ manifests/operator, and what NOTES.txt tells the user."""
 from __future__ import annotations
 
 import math
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -32,27 +31,9 @@ def test_numeric_looking_secret_key_stays_a_string(helm: Helm, tmp_path: Path) -
     assert auth["spec"]["secretTargetRef"][0]["key"] == "123"
     pod = find(manifests, "Pod")
     env = {e["name"]: e for e in pod["spec"]["containers"][0]["env"]}
-    assert env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"]["key"] == "123"
+    assert env["AI_AGENTS_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "123"
     _validate(pod)
     assert find(manifests, "RedisQueue")["spec"]["auth"]["secretKey"] == "123"
-
-
-def test_helm_test_hook_without_exporter_keeps_ping_and_canary(helm: Helm, tmp_path: Path) -> None:
-    off = helm.template(values={"redisQueue": {"exporter": {"enabled": False}}}, work_dir=tmp_path)
-    pod = find(off, "Pod")
-    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    container = pod["spec"]["containers"][0]
-    script = container["command"][-1]
-    assert "PING" in script
-    assert "LPUSH" in script
-    assert "BRPOP" in script
-    assert "wget" not in script
-    assert "EXPORTER_URL" not in {e["name"] for e in container["env"]}
-    subprocess.run(["sh", "-n", "-c", script], check=True)
-    _validate(pod)
-    on = find(helm.template(), "Pod")["spec"]["containers"][0]
-    assert "wget" in on["command"][-1]
-    assert "EXPORTER_URL" in {e["name"] for e in on["env"]}
 
 
 def test_no_exporter_means_no_monitoring_objects_or_alerts(helm: Helm, tmp_path: Path) -> None:
