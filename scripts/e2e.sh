@@ -1,7 +1,15 @@
 #!/usr/bin/env bash
-# End-to-end run on kind: cluster, images, prerequisites, the chart, then `pytest -m e2e`.
+# End-to-end run: cluster, images, prerequisites, the chart, then `pytest -m e2e`.
 #
-#   scripts/e2e.sh [all]      everything below in order (what `make e2e` runs)
+# Two backends (E2E_BACKEND): `kind` where docker and kind work (a laptop, GitHub Actions),
+# and `local` everywhere else: a real single-node cluster built from the package registries
+# (tests/localcluster, `python -m tests.localcluster --help`), which does the whole run itself
+# and leaves the machine as it found it. Default: kind if `docker info` answers, else local.
+# Where the local cluster cannot run (not root, not Linux, no cgroups, a missing package) the
+# e2e tests are skipped with that reason, unless E2E_REQUIRED=1 (the default when CI is set).
+#
+#   scripts/e2e.sh [all]      everything below in order (what `make e2e` runs); local: all of it
+#   scripts/e2e.sh local      the local backend's whole run
 #   scripts/e2e.sh app-version  print the chart's appVersion (the image tag)
 #   scripts/e2e.sh images     docker build both images (what `make images` runs)
 #   scripts/e2e.sh cluster    create the kind cluster from kind-config.yaml, or reuse it
@@ -26,6 +34,8 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 export PATH="$ROOT/.tools/bin:$ROOT/.venv/bin:$PATH"
 
+E2E_REQUIRED=${E2E_REQUIRED:-${CI:+1}}
+export E2E_REQUIRED
 KIND_CONFIG=kind-config.yaml
 KIND_CLUSTER=${KIND_CLUSTER:-$(sed -n 's/^name:[[:space:]]*//p' "$KIND_CONFIG")}
 E2E_NAMESPACE=${E2E_NAMESPACE:-redis-queue-e2e}
@@ -66,8 +76,15 @@ need() {
     done
 }
 
+have_docker() { command -v docker >/dev/null && docker info >/dev/null 2>&1; }
+
 cmd_images() {
-    need docker
+    if ! have_docker; then
+        log "no docker daemon: buildah builds both images (tests/localcluster)"
+        scripts/setup.sh cluster
+        "$ROOT/.venv/bin/python" -m tests.localcluster images
+        return
+    fi
     local part
     for part in exporter operator; do
         log "docker build $(image "$part")"
@@ -215,7 +232,25 @@ cmd_down() {
     kind delete cluster --name "$KIND_CLUSTER"
 }
 
+# The local backend: one Python command builds (or reuses) everything, brings the cluster up,
+# installs the stack, runs the tests, collects logs on failure and tears it all down.
+cmd_local() {
+    local problem
+    scripts/setup.sh cluster
+    if ! problem=$("$ROOT/.venv/bin/python" -m tests.localcluster check); then
+        [ "${E2E_REQUIRED:-0}" = 1 ] && die "E2E_REQUIRED is set but the local cluster cannot run: $problem"
+        log "e2e tests skipped: $problem"
+        E2E_BACKEND=local "$ROOT/.venv/bin/pytest" -p no:cacheprovider -m e2e -rs tests/e2e
+        return
+    fi
+    "$ROOT/.venv/bin/python" -m tests.localcluster e2e
+}
+
 cmd_all() {
+    if [ "${E2E_BACKEND:-}" = local ] || { [ -z "${E2E_BACKEND:-}" ] && ! have_docker; }; then
+        cmd_local
+        return
+    fi
     mkdir -p "$ARTIFACTS"
     rm -f "$ARTIFACTS/.created-cluster"
     trap on_exit EXIT
@@ -254,5 +289,6 @@ case "${1:-all}" in
     logs) cmd_logs ;;
     down) cmd_down ;;
     all) cmd_all ;;
+    local) cmd_local ;;
     *) die "unknown command ${1}; see the header of $0" ;;
 esac

@@ -2,11 +2,21 @@
 # Installs what the project needs on a fresh Debian machine, and nothing that is already there:
 # apt packages and the virtual environment in .venv (helm comes from scripts/install-helm.sh,
 # which only the test targets need). Idempotent, so every make target can call it cheaply.
+#
+#   scripts/setup.sh           what `make run` and the tests need
+#   scripts/setup.sh cluster   also the local test cluster's packages (tests/localcluster):
+#                              container runtime, CNI, buildah, the OCI registry, debootstrap, Go
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3-venv: Debian's python3 has no ensurepip without it, so `python -m venv` would fail.
 APT_PACKAGES=(redis-server redis-tools prometheus prometheus-redis-exporter unzip python3 python3-venv)
+if [ "${1:-}" = cluster ]; then
+    # Go itself is not among them: Debian's 1.19 is too old for the cluster's modules
+    # (cluster/go needs >= 1.24, see `python -m tests.localcluster check`).
+    APT_PACKAGES+=(containerd runc containernetworking-plugins buildah docker-registry debootstrap
+        iptables iproute2 util-linux openssl curl ca-certificates)
+fi
 
 log() { printf '[setup] %s\n' "$*"; }
 
@@ -27,7 +37,8 @@ if ((${#missing[@]})); then
     $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     # Debian starts these as system services; the project runs its own instances on its own
     # ports, so the system ones are stopped to keep port 6379/9090 free and the machine quiet.
-    for svc in redis-server prometheus prometheus-redis-exporter prometheus-node-exporter; do
+    for svc in redis-server prometheus prometheus-redis-exporter prometheus-node-exporter \
+        containerd docker-registry; do
         $SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
     done
 fi

@@ -19,7 +19,6 @@ from tests.e2e.stack import (
 )
 from tests.support.kube import (
     APPENDFSYNC_KEY,
-    CHART_DIR,
     E2ESettings,
     Kubectl,
     jsonpath,
@@ -34,6 +33,14 @@ pytestmark = pytest.mark.e2e
 def helm(settings: E2ESettings, *args: str, timeout: float = 600) -> str:
     cmd = [settings.helm, "--kube-context", settings.context, "--namespace", settings.namespace]
     return run([*cmd, *args], timeout=timeout).stdout
+
+
+def ssa_takeover(settings: E2ESettings) -> list[str]:
+    """helm 4 applies server-side: after test_04 re-created the RedisQueue with kubectl, its
+    fields belong to kubectl's field manager and helm 4 refuses to change them ("conflict
+    with kubectl-client-side-apply") unless told to take them over; helm 3 merges."""
+    version = run([settings.helm, "version", "--short"]).stdout
+    return ["--force-conflicts"] if version.startswith("v4.") else []
 
 
 def test_helm_test_passes(settings: E2ESettings) -> None:
@@ -60,7 +67,9 @@ def test_upgrade_with_new_appendfsync_rolls_redis_and_keeps_data(
         settings,
         "upgrade",
         settings.release,
-        str(CHART_DIR),
+        settings.chart,
+        *settings.chart_flags,
+        *ssa_takeover(settings),
         "--reuse-values",
         "--set",
         f"{APPENDFSYNC_KEY}={new}",

@@ -149,10 +149,24 @@ class E2ESettings:
     scale_up_timeout: float = 420.0
     scale_down_timeout: float = 900.0
     required: bool = False
+    # "kind" (docker + kind) or "local" (tests/localcluster: the e2e run sets E2E_BACKEND).
+    backend: str = "kind"
+    context_override: str = ""
+    # Where test_05 upgrades from: the chart directory, or the oci:// reference installed.
+    chart: str = str(CHART_DIR)
+    chart_version: str = ""
+
+    @property
+    def chart_flags(self) -> list[str]:
+        """What helm needs besides the reference: a version and plain HTTP for oci://."""
+        if not self.chart.startswith("oci://"):
+            return []
+        flags = ["--plain-http"] if self.backend == "local" else []
+        return [*flags, "--version", self.chart_version] if self.chart_version else flags
 
     @property
     def context(self) -> str:
-        return f"kind-{self.cluster}"
+        return self.context_override or f"kind-{self.cluster}"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], kind_config: KindConfig) -> E2ESettings:
@@ -167,6 +181,12 @@ class E2ESettings:
             "scale_up_timeout": "E2E_SCALE_UP_TIMEOUT",
             "scale_down_timeout": "E2E_SCALE_DOWN_TIMEOUT",
         }
+        texts.update(
+            backend="E2E_BACKEND",
+            context_override="E2E_CONTEXT",
+            chart="E2E_CHART",
+            chart_version="E2E_CHART_VERSION",
+        )
         given: dict[str, Any] = {name: env[var] for name, var in texts.items() if env.get(var)}
         given.update({name: float(env[var]) for name, var in numbers.items() if env.get(var)})
         return cls(
@@ -183,7 +203,12 @@ def environment_problem(settings: E2ESettings, *, timeout: float = 20.0) -> str 
 
     Checked in the order a person would fix them: docker CLI, docker daemon, kind, the kind
     cluster, the API server behind its context, and the chart's release installed by e2e.sh.
+    The local backend (tests/localcluster) has no docker or kind: it starts with kubectl.
     """
+    if settings.backend == "local":
+        from tests.localcluster.cluster import refusal
+
+        return refusal() or _cluster_problem(settings, timeout)
     if shutil.which("docker") is None:
         return "docker CLI not found on PATH"
     try:
@@ -198,6 +223,10 @@ def environment_problem(settings: E2ESettings, *, timeout: float = 20.0) -> str 
         return f"`kind get clusters` failed ({_last_line(exc)})"
     if settings.cluster not in clusters:
         return f"kind cluster {settings.cluster!r} does not exist"
+    return _cluster_problem(settings, timeout)
+
+
+def _cluster_problem(settings: E2ESettings, timeout: float) -> str | None:
     for tool in (settings.kubectl, settings.helm):
         if shutil.which(tool) is None:
             return f"{tool} not found on PATH"

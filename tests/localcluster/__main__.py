@@ -1,0 +1,143 @@
+"""``python -m tests.localcluster COMMAND``: the local cluster's commands.
+
+check          say whether the cluster can run here (exit 0) or what is missing (exit 3)
+build          build (or reuse) binaries, root filesystems and images; start nothing
+up             bring a cluster up and leave it running; prints its run directory
+down [ID|all]  tear down one run (default: every run on this machine) and check the
+               machine is as it was before it (exit 1 when not)
+e2e [ARGS]     up, install the stack, pytest -m e2e tests/e2e [ARGS], logs on failure,
+               down, check the machine: what `make e2e` runs without docker
+stack DIR      (inside the namespace) install the stack into run DIR and run the tests
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import FrameType
+
+from tests.localcluster import build, cluster, hostnet
+from tests.localcluster.layout import REPO_ROOT, RunState, cache_dir, existing_runs, runs_dir
+from tests.localcluster.progress import say, sh
+
+ARTIFACTS = REPO_ROOT / ".run" / "e2e"
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def collect_logs(state: RunState, kubectl: Path) -> Path:
+    """Like ``kind export logs``: every component's and every pod's log, and the objects."""
+    out = ARTIFACTS / f"local-{state.run_id}"
+    out.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(state.run_dir)
+    for part in ("logs", "pod-logs"):
+        if (run_dir / part).is_dir():
+            shutil.copytree(run_dir / part, out / part, dirs_exist_ok=True)
+    base = [
+        *hostnet.nsenter(state.netns),
+        str(kubectl),
+        "--kubeconfig",
+        str(run_dir / "admin.kubeconfig"),
+    ]
+    dumps = {
+        "objects.txt": [
+            "get",
+            "all,pvc,pv,rqueue,hpa,pdb,networkpolicy,apiservice",
+            "-A",
+            "-o",
+            "wide",
+        ],
+        "events.txt": ["get", "events", "-A", "--sort-by=.lastTimestamp"],
+        "describe-pods.txt": ["describe", "pods", "-A"],
+        "describe-rqueue.txt": ["describe", "rqueue", "-A"],
+        "nodes.txt": ["describe", "nodes"],
+    }
+    for name, args in dumps.items():
+        (out / name).write_text(sh([*base, *args], check=False, timeout=60))
+    say(f"diagnostics in {out} (component logs in logs/, every container's in pod-logs/)")
+    return out
+
+
+def e2e(pytest_args: list[str]) -> int:
+    signal.signal(signal.SIGTERM, _terminate)
+    up = cluster.up()
+    rc = 1
+    try:
+        done = subprocess.run(
+            up.inside(
+                [
+                    sys.executable,
+                    "-m",
+                    "tests.localcluster",
+                    "stack",
+                    up.state.run_dir,
+                    *pytest_args,
+                ]
+            ),
+            cwd=REPO_ROOT,
+            check=False,
+        )
+        rc = done.returncode
+    finally:
+        if rc != 0:
+            collect_logs(up.state, up.binaries["kubectl"])
+        left = cluster.down(up.state)
+    if left:
+        return rc or 1
+    return rc
+
+
+def down(which: str) -> int:
+    runs = existing_runs() if which == "all" else [runs_dir() / which]
+    if not runs:
+        say(f"no runs under {runs_dir()}")
+    left = []
+    for run in runs:
+        left += cluster.down(RunState.load(run))
+    return 1 if left else 0
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "check":
+        problem = cluster.refusal()
+        print(problem or "the local cluster can run here")
+        return 3 if problem else 0
+    if command == "tool":
+        (component,) = [c for c in build.load_components() if c.name == rest[0]]
+        print(build.build_component(component, cache_dir()) / component.binaries[0])
+        return 0
+    if command == "images":
+        build.build_project_images()
+        return 0
+    if command == "build":
+        build.ensure_cluster_images(build.build_binaries())
+        build.build_project_images()
+        return 0
+    if command == "up":
+        state = cluster.up().state
+        print(json.dumps({"run_dir": state.run_dir, "netns": state.netns}))
+        return 0
+    if command == "down":
+        return down(rest[0] if rest else "all")
+    if command == "e2e":
+        return e2e(rest)
+    if command == "stack":
+        from tests.localcluster.stack import install_and_test
+
+        return install_and_test(Path(rest[0]), rest[1:])
+    print(f"unknown command {command!r}\n{__doc__}", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,388 @@
+"""Builds what the cluster runs, once per machine: Go binaries, root filesystems, images.
+
+Every product is keyed by what made it (the wrapper go.mod/go.sum and ldflags, the package
+list of a root filesystem) and kept in the cache with a stamp written last, so an
+interrupted build is redone and a finished one is reused by every later clone and run.
+The project's own images are the exception: they are what the tests test, so they are built
+from its Dockerfiles on every run (about 15 s each).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.localcluster.layout import GO_DIR, REPO_ROOT, cache_dir
+from tests.localcluster.progress import say, sh, step
+
+DEBIAN_SUITE = "bookworm"
+DEBIAN_MIRROR = "http://deb.debian.org/debian"
+# Local image names: `.test` is reserved (RFC 2606), so they can never mean a real registry.
+LOCAL_REGISTRY_HOST = "rqs.test"
+BASE_IMAGE = f"{LOCAL_REGISTRY_HOST}/python:3.11-bookworm"
+REDIS_IMAGE = f"{LOCAL_REGISTRY_HOST}/redis:7.0-bookworm"
+PAUSE_IMAGE = f"{LOCAL_REGISTRY_HOST}/pause:3.10"
+# The wheel the Dockerfiles' base must have besides pip and setuptools (the official python
+# image ships all three, and the Dockerfiles' final stage uninstalls them).
+WHEEL_PIN = "wheel==0.45.1"
+
+
+@dataclass(frozen=True)
+class Component:
+    """One wrapper module of cluster/go (components.json): binaries built together."""
+
+    name: str
+    version: str
+    packages: tuple[str, ...]
+    binaries: tuple[str, ...]
+    ldflags: str
+
+    @property
+    def module_dir(self) -> Path:
+        return GO_DIR / self.name
+
+    def key(self) -> str:
+        digest = hashlib.sha256()
+        for part in ("go.mod", "go.sum"):
+            path = self.module_dir / part
+            if path.exists():
+                digest.update(path.read_bytes())
+        for source in sorted(self.module_dir.glob("*.go")):
+            digest.update(source.read_bytes())
+        digest.update(self.ldflags.encode())
+        digest.update(" ".join(self.packages).encode())
+        return digest.hexdigest()[:12]
+
+
+def load_components(path: Path = GO_DIR / "components.json") -> list[Component]:
+    entries = json.loads(path.read_text(encoding="utf-8"))
+    return [
+        Component(
+            name=e["name"],
+            version=e["version"],
+            packages=tuple(e["packages"]),
+            binaries=tuple(e["binaries"]),
+            ldflags=e.get("ldflags", ""),
+        )
+        for e in entries
+    ]
+
+
+def go_env(cache: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """One module and build cache for every component: they share most packages."""
+    env = dict(base)
+    env.update(
+        GOMODCACHE=str(cache / "go" / "mod"),
+        GOCACHE=str(cache / "go" / "build"),
+        GOFLAGS="-buildvcs=false -mod=readonly",
+        GOTOOLCHAIN="local",
+        CGO_ENABLED="0",
+    )
+    return env
+
+
+def binary_dir(component: Component, cache: Path) -> Path:
+    return cache / "bin" / f"{component.name}-{component.key()}"
+
+
+# Rough cold times on 2 cores, from cluster/go/README.md, for the progress line.
+COLD_MINUTES = {"kubernetes": 15, "prometheus": 4, "coredns": 2}
+
+
+def build_component(component: Component, cache: Path) -> Path:
+    """The directory holding ``component``'s binaries, built if this key has none yet."""
+    out = binary_dir(component, cache)
+    stamp = out / ".complete"
+    if stamp.exists():
+        return out
+    if shutil.which("go") is None:
+        raise RuntimeError("go not found on PATH: the cluster's components are built with Go")
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    minutes = COLD_MINUTES.get(component.name, 1)
+    with step(
+        f"go build {component.name} {component.version} ({', '.join(component.binaries)})",
+        expect=f"cold: up to ~{minutes} min on 2 cores; log {cache / 'logs'}",
+    ):
+        sh(
+            [
+                "go",
+                "build",
+                "-o",
+                str(tmp) + "/",
+                "-ldflags",
+                component.ldflags,
+                *component.packages,
+            ],
+            env=go_env(cache),
+            cwd=component.module_dir,
+            log=cache / "logs" / f"go-{component.name}.log",
+        )
+    missing = [b for b in component.binaries if not (tmp / b).exists()]
+    if missing:
+        raise RuntimeError(f"go build {component.name} produced no {missing}")
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    stamp.touch()
+    return out
+
+
+def module_source(component: str, module: str, cache: Path | None = None) -> Path:
+    """The source tree of ``module`` at the version ``component``'s go.sum pins.
+
+    The cluster takes upstream CRDs from there (the Prometheus Operator's, KEDA's): the
+    real schemas of the version it runs, not hand-kept copies.
+    """
+    env = go_env(cache or cache_dir())
+    cwd = GO_DIR / component
+    sh(["go", "mod", "download", module], env=env, cwd=cwd)
+    out = sh(["go", "list", "-m", "-f", "{{.Dir}}", module], env=env, cwd=cwd).strip()
+    return Path(out)
+
+
+def build_binaries(cache: Path | None = None) -> dict[str, Path]:
+    """Every binary of components.json by name: the path the cluster starts it from."""
+    cache = cache or cache_dir()
+    found: dict[str, Path] = {}
+    for component in load_components():
+        out = build_component(component, cache)
+        for binary in component.binaries:
+            found[binary] = out / binary
+    return found
+
+
+# --------------------------------------------------------------------------- root filesystems
+
+
+@dataclass(frozen=True)
+class Rootfs:
+    """A Debian root filesystem made by debootstrap, then finished in a chroot."""
+
+    name: str
+    packages: tuple[str, ...]
+    finish: tuple[tuple[str, ...], ...] = ()
+
+    def key(self) -> str:
+        text = json.dumps([DEBIAN_SUITE, self.packages, self.finish])
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+# The base the Dockerfiles build FROM (as python:3.11-slim would be): python on PATH, venv,
+# and pip/setuptools/wheel installed the way pip can uninstall them again.
+PYTHON_ROOTFS = Rootfs(
+    name="python",
+    packages=("python3", "python3-venv", "ca-certificates", "passwd"),
+    finish=(
+        ("ln", "-sf", "python3", "/usr/bin/python"),
+        ("rm", "-f", "/usr/lib/python3.11/EXTERNALLY-MANAGED"),
+        (
+            "sh",
+            "-c",
+            # pip runs from its own wheel (a zip on sys.path) to install itself.
+            'set -- /usr/share/python-wheels/pip-*.whl && python3 "$1/pip" install '
+            '--no-index --quiet "$1" /usr/share/python-wheels/setuptools-*.whl /tmp/wheels/*.whl',
+        ),
+    ),
+)
+REDIS_ROOTFS = Rootfs(name="redis", packages=("redis-server", "redis-tools"))
+
+
+def build_rootfs(spec: Rootfs, cache: Path) -> Path:
+    out = cache / "rootfs" / f"{spec.name}-{spec.key()}"
+    if (out / ".complete").exists():
+        return out
+    tmp = out.with_name(out.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    log = cache / "logs" / f"rootfs-{spec.name}.log"
+    with step(f"debootstrap {spec.name} root filesystem", expect="cold: ~2 min"):
+        sh(
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(spec.packages)}",
+                DEBIAN_SUITE,
+                str(tmp),
+                DEBIAN_MIRROR,
+            ],
+            log=log,
+        )
+        if spec is PYTHON_ROOTFS:
+            wheels = tmp / "tmp" / "wheels"
+            wheels.mkdir(parents=True, exist_ok=True)
+            sh(
+                [
+                    str(REPO_ROOT / ".venv" / "bin" / "pip"),
+                    "download",
+                    "--quiet",
+                    "--only-binary=:all:",
+                    "--no-deps",
+                    "-d",
+                    str(wheels),
+                    WHEEL_PIN,
+                ],
+                log=log,
+            )
+        for command in spec.finish:
+            sh(["chroot", str(tmp), *command], log=log)
+        shutil.rmtree(tmp / "tmp" / "wheels", ignore_errors=True)
+        sh(["chroot", str(tmp), "apt-get", "clean"], log=log)
+        for cruft in ("var/lib/apt/lists", "var/cache/apt/archives"):
+            shutil.rmtree(tmp / cruft, ignore_errors=True)
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    (out / ".complete").touch()
+    return out
+
+
+# --------------------------------------------------------------------------- images (buildah)
+
+
+def buildah_env(cache: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """buildah's storage in the cache, not /var/lib/containers: nothing outside is touched."""
+    conf = cache / "buildah" / "storage.conf"
+    if not conf.exists():
+        conf.parent.mkdir(parents=True, exist_ok=True)
+        conf.write_text(
+            "[storage]\n"
+            'driver = "overlay"\n'
+            f'graphroot = "{cache / "buildah" / "storage"}"\n'
+            f'runroot = "{cache / "buildah" / "run"}"\n',
+            encoding="utf-8",
+        )
+    env = dict(base)
+    env["CONTAINERS_STORAGE_CONF"] = str(conf)
+    return env
+
+
+def image_exists(name: str, env: Mapping[str, str]) -> bool:
+    return bool(
+        sh(["buildah", "images", "--quiet", "--filter", f"reference={name}"], env=env).strip()
+    )
+
+
+def image_from_tree(
+    name: str, tree: Path, env: Mapping[str, str], *, config: tuple[str, ...] = ()
+) -> None:
+    """A single-layer image holding ``tree`` (a root filesystem or one static binary)."""
+    container = sh(["buildah", "from", "scratch"], env=env).strip()
+    try:
+        sh(["buildah", "copy", "--quiet", container, f"{tree}/.", "/"], env=env)
+        if config:
+            sh(["buildah", "config", *config, container], env=env)
+        sh(["buildah", "commit", "--quiet", "--rm", container, name], env=env)
+    except BaseException:
+        sh(["buildah", "rm", container], env=env, check=False)
+        raise
+
+
+def binary_tree(binary: Path, cache: Path) -> Path:
+    """A tree holding one static binary at /<name>, plus /tmp (emptyDir mounts over it)."""
+    tree = cache / "trees" / f"{binary.name}-{binary.parent.name}"
+    if not (tree / binary.name).exists():
+        (tree / "tmp").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(binary, tree / binary.name)
+    return tree
+
+
+def tool_image_name(binary: str, version: str) -> str:
+    return f"{LOCAL_REGISTRY_HOST}/{binary}:{version}"
+
+
+def _rootfs_image(spec: Rootfs, name: str, cmd: str, cache: Path) -> str:
+    env = buildah_env(cache)
+    tagged = f"{name}-{spec.key()}"
+    if not image_exists(tagged, env):
+        tree = build_rootfs(spec, cache)
+        with step(f"image {name}"):
+            image_from_tree(tagged, tree, env, config=("--cmd", cmd))
+    sh(["buildah", "tag", tagged, name], env=env)
+    return name
+
+
+def ensure_python_base(cache: Path | None = None) -> str:
+    """The base the project's Dockerfiles build FROM here (PYTHON_IMAGE)."""
+    return _rootfs_image(PYTHON_ROOTFS, BASE_IMAGE, "python3", cache or cache_dir())
+
+
+# Binaries that run as pods, each in an image of its own (the rest run on the node).
+POD_BINARIES = ("pause", "prometheus", "kube-state-metrics", "adapter")
+
+
+def ensure_cluster_images(binaries: Mapping[str, Path], cache: Path | None = None) -> list[str]:
+    """The images the tests need besides the project's: Redis, pause, the tools."""
+    cache = cache or cache_dir()
+    env = buildah_env(cache)
+    names = [_rootfs_image(REDIS_ROOTFS, REDIS_IMAGE, "redis-server", cache)]
+    versions = {b: c.version for c in load_components() for b in c.binaries}
+    for binary in POD_BINARIES:
+        path = binaries[binary]
+        name = tool_image_name(binary, versions[binary])
+        tagged = f"{name}-{path.parent.name}"
+        if not image_exists(tagged, env):
+            with step(f"image {name}"):
+                image_from_tree(
+                    tagged,
+                    binary_tree(path, cache),
+                    env,
+                    config=("--entrypoint", json.dumps([f"/{binary}"]), "--user", "65534:65534"),
+                )
+        sh(["buildah", "tag", tagged, name], env=env)
+        names.append(name)
+    return names
+
+
+def app_version() -> str:
+    for line in (REPO_ROOT / "charts" / "redis-queue" / "Chart.yaml").read_text().splitlines():
+        if line.startswith("appVersion:"):
+            return line.split(":", 1)[1].strip().strip("\"'")
+    return "0.1.0"
+
+
+def project_image(part: str) -> str:
+    """The chart's default image reference: what a user's cluster pulls from GHCR."""
+    return f"ghcr.io/ai-agents/redis-queue-{part}:{app_version()}"
+
+
+def build_project_images(cache: Path | None = None) -> list[str]:
+    """exporter/Dockerfile and operator/Dockerfile, unchanged, with buildah (no Docker)."""
+    cache = cache or cache_dir()
+    ensure_python_base(cache)
+    env = buildah_env(cache)
+    ca_bundle = "/etc/ssl/certs/ca-certificates.crt"
+    names = []
+    for part in ("exporter", "operator"):
+        name = project_image(part)
+        with step(f"buildah bud {part}/Dockerfile -> {name}", expect="~15 s, PyPI for wheels"):
+            sh(
+                [
+                    "buildah",
+                    "bud",
+                    "--isolation",
+                    "chroot",
+                    "--pull-never",
+                    "--layers",
+                    "--build-arg",
+                    f"PYTHON_IMAGE={BASE_IMAGE}",
+                    # RUN steps reach PyPI through this machine's CA bundle (a TLS proxy).
+                    "-v",
+                    f"{ca_bundle}:{ca_bundle}:ro",
+                    "-f",
+                    f"{part}/Dockerfile",
+                    "-t",
+                    name,
+                    ".",
+                ],
+                env=env,
+                cwd=REPO_ROOT,
+                log=cache / "logs" / f"image-{part}.log",
+            )
+        names.append(name)
+    say(f"project images: {', '.join(names)}")
+    return names

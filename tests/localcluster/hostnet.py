@@ -1,0 +1,176 @@
+"""The cluster's network namespace, and proof that the machine is left as it was.
+
+The cluster runs in a network namespace made for the run: its bridge, routes, forwarding,
+bridge netfilter and kube-proxy's rules exist only there, and the namespace has no uplink,
+so no pod (and no component) can send anything off the machine. On the machine itself the
+run adds one rule, dropping the test ranges on the uplink, in case anything ever routes
+them there. ``snapshot`` reads everything a run could change on the machine; ``down``
+compares it with the snapshot taken before ``up``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from tests.localcluster.layout import RunState
+from tests.localcluster.progress import sh
+from tests.localcluster.render import Plan
+
+TEST_RANGES = "198.18.0.0/15"
+SYSCTLS = (
+    "net/ipv4/ip_forward",
+    "net/ipv4/conf/all/route_localnet",
+    "net/bridge/bridge-nf-call-iptables",
+    "net/bridge/bridge-nf-call-ip6tables",
+    "net/netfilter/nf_conntrack_max",
+    "net/netfilter/nf_conntrack_tcp_timeout_established",
+)
+
+
+def nsenter(netns: str) -> list[str]:
+    """Prefix that runs a command in the cluster's network namespace, and only that one.
+
+    ``ip netns exec`` would also give the command a mount namespace of its own, and the
+    kubelet's volume mounts must be seen by containerd.
+    """
+    return ["nsenter", f"--net=/run/netns/{netns}", "--"]
+
+
+def uplink() -> str | None:
+    """The interface of the machine's default route, if it has one."""
+    out = sh(["ip", "-o", "route", "show", "default"], check=False)
+    match = re.search(r"\bdev (\S+)", out)
+    return match.group(1) if match else None
+
+
+def guard_rule(device: str) -> list[str]:
+    """In the order iptables-save prints it, so the snapshot shows it as written."""
+    return ["OUTPUT", "-d", TEST_RANGES, "-o", device, "-j", "DROP"]
+
+
+def open_network(state: RunState, plan: Plan) -> None:
+    """The namespace with its bridge and rules, and the guard rule on the machine.
+
+    Each is recorded in ``state`` before it is made, so ``close_network`` finds it.
+    """
+    state.save()
+    create_netns(state.netns, plan)
+    device = uplink()
+    if device:
+        rule = guard_rule(device)
+        state.host_rules.append(rule)
+        state.save()
+        sh(["iptables", "-I", *rule])
+
+
+def close_network(state: RunState) -> None:
+    delete_netns(state.netns)
+    for rule in state.host_rules:
+        if _rule_present(rule):
+            sh(["iptables", "-D", *rule])
+
+
+def _rule_present(rule: list[str]) -> bool:
+    return sh(["iptables", "-C", *rule], check=False, status=True) == "0"
+
+
+def create_netns(netns: str, plan: Plan) -> None:
+    sh(["ip", "netns", "add", netns])
+    inside = nsenter(netns)
+    ip = [*inside, "ip"]
+    sh([*ip, "link", "set", "lo", "up"])
+    sh([*ip, "link", "add", plan.bridge, "type", "bridge"])
+    sh([*ip, "addr", "add", f"{plan.node_ip}/24", "dev", plan.bridge])
+    sh([*ip, "link", "set", plan.bridge, "up"])
+    # Services are answered by kube-proxy's rules on the node: route them onto the bridge.
+    sh([*ip, "route", "add", plan.service_range, "dev", plan.bridge])
+    sh(
+        [
+            *inside,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv4.ip_forward=1",
+            "net.bridge.bridge-nf-call-iptables=1",
+        ]
+    )
+    ipt = [*inside, "iptables"]
+    # Forward only bridge to bridge (pod to pod, pod to service to pod).
+    sh([*ipt, "-P", "FORWARD", "DROP"])
+    sh([*ipt, "-A", "FORWARD", "-i", plan.bridge, "-o", plan.bridge, "-j", "ACCEPT"])
+
+
+def netns_facts(netns: str) -> dict[str, Any]:
+    """What the namespace holds: the network rule as ``verify`` reads it back."""
+    inside = nsenter(netns)
+    return {
+        "links": sh([*inside, "ip", "-o", "link", "show"]),
+        "routes": sh([*inside, "ip", "route", "show", "table", "all"]),
+        "forward": sh([*inside, "iptables", "-S", "FORWARD"]),
+        "nat_postrouting": sh([*inside, "iptables", "-t", "nat", "-S", "POSTROUTING"]),
+        "ip_forward": sh([*inside, "cat", "/proc/sys/net/ipv4/ip_forward"]).strip(),
+    }
+
+
+def delete_netns(netns: str) -> None:
+    if Path("/run/netns", netns).exists():
+        sh(["ip", "netns", "delete", netns], check=False)
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return "<absent>"
+
+
+_COUNTERS = re.compile(r"\[\d+:\d+\]")
+
+
+def mount_points(mountinfo: str) -> list[str]:
+    return sorted(line.split()[4] for line in mountinfo.splitlines() if line.strip())
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything of the machine's that a run could change, in comparable form."""
+    links = sh(["ip", "-o", "link", "show"])
+    return {
+        "links": sorted(
+            re.sub(r"^\d+: ", "", line).split(":")[0] for line in links.splitlines() if line
+        ),
+        "addresses": sorted(sh(["ip", "-o", "addr", "show"]).splitlines()),
+        "routes": sorted(sh(["ip", "route", "show", "table", "all"]).splitlines()),
+        "rules": sorted(sh(["ip", "rule", "show"]).splitlines()),
+        "iptables": _COUNTERS.sub("", sh(["iptables-save"], check=False)).splitlines()[1:-1],
+        "sysctls": {name: _read(Path("/proc/sys") / name) for name in SYSCTLS},
+        "netns": sorted(p.name for p in Path("/run/netns").glob("*"))
+        if Path("/run/netns").is_dir()
+        else [],
+        "mounts": mount_points(Path("/proc/self/mountinfo").read_text()),
+    }
+
+
+def differences(before: Mapping[str, Any], after: Mapping[str, Any]) -> list[str]:
+    """What ``after`` has that ``before`` had not, and the reverse: one line per fact.
+
+    ``iptables-save`` comment lines carry a timestamp and are ignored.
+    """
+    found = []
+    for key in sorted(set(before) | set(after)):
+        old, new = before.get(key), after.get(key)
+        if isinstance(old, dict) and isinstance(new, dict):
+            for name in sorted(set(old) | set(new)):
+                if old.get(name) != new.get(name):
+                    found.append(f"{key} {name}: {old.get(name)!r} -> {new.get(name)!r}")
+            continue
+        olds = [x for x in old or [] if not str(x).startswith("#")]
+        news = [x for x in new or [] if not str(x).startswith("#")]
+        found += [f"{key}: added {x}" for x in news if x not in olds]
+        found += [f"{key}: removed {x}" for x in olds if x not in news]
+    return found
