@@ -8,6 +8,7 @@ binaries built from their Go modules. Every pod passes the restricted Pod Securi
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -220,77 +221,6 @@ def kube_state_metrics(version: str) -> list[dict[str, Any]]:
     return [*_cluster_read(name, read), *_deployment(name, pod, 8080)]
 
 
-def prometheus_config(chart_scrape_configs: list[dict[str, Any]]) -> dict[str, Any]:
-    """The chart's own scrape job and rules (its ``-prometheus`` ConfigMap), plus ksm."""
-    return {
-        "global": {"scrape_interval": "15s", "evaluation_interval": "15s"},
-        "rule_files": ["/etc/prometheus/rules/*.yaml"],
-        "scrape_configs": [
-            *chart_scrape_configs,
-            {
-                "job_name": "kube-state-metrics",
-                "honor_labels": True,
-                "static_configs": [{"targets": [f"kube-state-metrics.{MONITORING}.svc:8080"]}],
-            },
-        ],
-    }
-
-
-def prometheus(version: str, config: dict[str, Any], rules: str) -> list[dict[str, Any]]:
-    name = "prometheus"
-    pod = _restricted_pod(
-        name,
-        tool_image_name(name, version),
-        [
-            "--config.file=/etc/prometheus/config/prometheus.yml",
-            "--storage.tsdb.path=/prometheus",
-            "--storage.tsdb.retention.time=2h",
-            "--web.listen-address=:9090",
-        ],
-        9090,
-        volumes=[
-            {
-                "name": "config",
-                "configMap": {"name": "prometheus-config"},
-                "mountPath": "/etc/prometheus/config",
-            },
-            {
-                "name": "rules",
-                "configMap": {"name": "prometheus-rules"},
-                "mountPath": "/etc/prometheus/rules",
-            },
-            {"name": "data", "emptyDir": {}, "mountPath": "/prometheus"},
-        ],
-    )
-    read = [
-        {
-            "apiGroups": [""],
-            "resources": ["services", "endpoints", "pods"],
-            "verbs": ["get", "list", "watch"],
-        },
-        {
-            "apiGroups": ["discovery.k8s.io"],
-            "resources": ["endpointslices"],
-            "verbs": ["get", "list", "watch"],
-        },
-    ]
-    maps = [
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "prometheus-config", "namespace": MONITORING},
-            "data": {"prometheus.yml": yaml.safe_dump(config, sort_keys=False)},
-        },
-        {
-            "apiVersion": "v1",
-            "kind": "ConfigMap",
-            "metadata": {"name": "prometheus-rules", "namespace": MONITORING},
-            "data": {"redis-queue.yaml": rules},
-        },
-    ]
-    return [*maps, *_cluster_read(name, read), *_deployment(name, pod, 9090, PROMETHEUS_SERVICE)]
-
-
 def adapter_config(chart_values: dict[str, Any]) -> dict[str, Any]:
     """prometheus-adapter's config from the chart's values for the adapter chart.
 
@@ -309,7 +239,7 @@ def prometheus_adapter(version: str, config: dict[str, Any]) -> list[dict[str, A
     name = "prometheus-adapter"
     pod = _restricted_pod(
         name,
-        tool_image_name("adapter", version),
+        tool_image_name(name, version),
         [
             f"--prometheus-url=http://{PROMETHEUS_SERVICE}.{MONITORING}.svc:9090",
             "--config=/etc/adapter/config.yaml",
@@ -411,3 +341,95 @@ def prometheus_adapter(version: str, config: dict[str, Any]) -> list[dict[str, A
     objects = _deployment(name, pod, 6443)
     objects[-1]["spec"]["ports"] = [{"name": "https", "port": 443, "targetPort": 6443}]
     return [config_map, *_cluster_read(name, read), *bindings, *objects, api_service]
+
+
+# --------------------------------------------------------------------------- Prometheus Operator
+
+
+def _in_monitoring(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Upstream example manifests, moved from ``default`` into the monitoring namespace."""
+    moved = []
+    for obj in objects:
+        obj = json.loads(json.dumps(obj))
+        if obj["kind"] not in ("ClusterRole", "ClusterRoleBinding"):
+            obj["metadata"]["namespace"] = MONITORING
+        for subject in obj.get("subjects", []):
+            subject["namespace"] = MONITORING
+        moved.append(obj)
+    return moved
+
+
+def prometheus_operator(upstream: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+    """The operator from its own release manifests (example/rbac), with local images.
+
+    Its RBAC is upstream's for that version, unchanged; the Deployment gets our images, no
+    kubelet Service to manage, and the restricted profile's seccomp setting.
+    """
+    objects = _in_monitoring(
+        [
+            o
+            for o in upstream
+            if o["kind"] in ("ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Deployment")
+        ]
+    )
+    for obj in objects:
+        if obj["kind"] != "Deployment":
+            continue
+        pod = obj["spec"]["template"]["spec"]
+        pod["securityContext"] = {
+            "runAsNonRoot": True,
+            "runAsUser": 65534,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        }
+        (container,) = pod["containers"]
+        container["image"] = tool_image_name("prometheus-operator", version)
+        reloader = tool_image_name("prometheus-config-reloader", version)
+        container["args"] = [f"--prometheus-config-reloader={reloader}", "--kubelet-service="]
+    return objects
+
+
+def prometheus(
+    upstream_rbac: list[dict[str, Any]], prometheus_version: str, server_version: str
+) -> list[dict[str, Any]]:
+    """One Prometheus selecting every ServiceMonitor and PrometheusRule, as the e2e values of
+    kube-prometheus-stack do; the operator makes its StatefulSet and ``prometheus-operated``."""
+    name = "rqs"
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "kube-state-metrics", "namespace": MONITORING},
+        "spec": {
+            "selector": {"matchLabels": {"app.kubernetes.io/name": "kube-state-metrics"}},
+            # kube-state-metrics' own namespace/deployment labels are the ones the rules read.
+            "endpoints": [{"port": "http", "honorLabels": True, "interval": "15s"}],
+        },
+    }
+    server = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "Prometheus",
+        "metadata": {"name": name, "namespace": MONITORING},
+        "spec": {
+            "image": tool_image_name("prometheus", prometheus_version),
+            "version": server_version,
+            "replicas": 1,
+            "serviceAccountName": "prometheus",
+            "serviceMonitorSelector": {},
+            "serviceMonitorNamespaceSelector": {},
+            "podMonitorSelector": {},
+            "podMonitorNamespaceSelector": {},
+            "ruleSelector": {},
+            "ruleNamespaceSelector": {},
+            "scrapeInterval": "15s",
+            "evaluationInterval": "15s",
+            "retention": "2h",
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 65534,
+                "runAsGroup": 65534,
+                "fsGroup": 65534,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "resources": {"requests": {"cpu": "50m", "memory": "200Mi"}},
+        },
+    }
+    return [*_in_monitoring(upstream_rbac), monitor, server]

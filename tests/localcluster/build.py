@@ -34,7 +34,11 @@ WHEEL_PIN = "wheel==0.45.1"
 
 @dataclass(frozen=True)
 class Component:
-    """One wrapper module of cluster/go (components.json): binaries built together."""
+    """One wrapper module of cluster/go (components.json).
+
+    ``binaries[i]`` is the file ``packages[i]`` is built into: names are unique across all
+    components (two upstreams both call theirs ``operator``).
+    """
 
     name: str
     version: str
@@ -110,20 +114,13 @@ def build_component(component: Component, cache: Path) -> Path:
         f"go build {component.name} {component.version} ({', '.join(component.binaries)})",
         expect=f"cold: up to ~{minutes} min on 2 cores; log {cache / 'logs'}",
     ):
-        sh(
-            [
-                "go",
-                "build",
-                "-o",
-                str(tmp) + "/",
-                "-ldflags",
-                component.ldflags,
-                *component.packages,
-            ],
-            env=go_env(cache),
-            cwd=component.module_dir,
-            log=cache / "logs" / f"go-{component.name}.log",
-        )
+        for package, binary in zip(component.packages, component.binaries, strict=True):
+            sh(
+                ["go", "build", "-o", str(tmp / binary), "-ldflags", component.ldflags, package],
+                env=go_env(cache),
+                cwd=component.module_dir,
+                log=cache / "logs" / f"go-{component.name}.log",
+            )
     missing = [b for b in component.binaries if not (tmp / b).exists()]
     if missing:
         raise RuntimeError(f"go build {component.name} produced no {missing}")
@@ -146,11 +143,17 @@ def module_source(component: str, module: str, cache: Path | None = None) -> Pat
     return Path(out)
 
 
+# Built on their own, not for every cluster: actionlint is a lint tool (`make lint`).
+OPTIONAL = ("actionlint", "keda")
+
+
 def build_binaries(cache: Path | None = None) -> dict[str, Path]:
     """Every binary of components.json by name: the path the cluster starts it from."""
     cache = cache or cache_dir()
     found: dict[str, Path] = {}
     for component in load_components():
+        if component.name in OPTIONAL:
+            continue
         out = build_component(component, cache)
         for binary in component.binaries:
             found[binary] = out / binary
@@ -283,11 +286,12 @@ def image_from_tree(
 
 
 def binary_tree(binary: Path, cache: Path) -> Path:
-    """A tree holding one static binary at /<name>, plus /tmp (emptyDir mounts over it)."""
+    """A tree holding one static binary at /usr/bin/<name>, plus /tmp (for emptyDirs)."""
     tree = cache / "trees" / f"{binary.name}-{binary.parent.name}"
-    if not (tree / binary.name).exists():
+    if not (tree / "usr" / "bin" / binary.name).exists():
         (tree / "tmp").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(binary, tree / binary.name)
+        (tree / "usr" / "bin").mkdir(parents=True, exist_ok=True)
+        shutil.copy2(binary, tree / "usr" / "bin" / binary.name)
     return tree
 
 
@@ -312,7 +316,14 @@ def ensure_python_base(cache: Path | None = None) -> str:
 
 
 # Binaries that run as pods, each in an image of its own (the rest run on the node).
-POD_BINARIES = ("pause", "prometheus", "kube-state-metrics", "adapter")
+POD_BINARIES = (
+    "pause",
+    "prometheus",
+    "prometheus-config-reloader",
+    "prometheus-operator",
+    "kube-state-metrics",
+    "prometheus-adapter",
+)
 
 
 def ensure_cluster_images(binaries: Mapping[str, Path], cache: Path | None = None) -> list[str]:
@@ -331,7 +342,12 @@ def ensure_cluster_images(binaries: Mapping[str, Path], cache: Path | None = Non
                     tagged,
                     binary_tree(path, cache),
                     env,
-                    config=("--entrypoint", json.dumps([f"/{binary}"]), "--user", "65534:65534"),
+                    config=(
+                        "--entrypoint",
+                        json.dumps([f"/usr/bin/{binary}"]),
+                        "--user",
+                        "65534:65534",
+                    ),
                 )
         sh(["buildah", "tag", tagged, name], env=env)
         names.append(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -39,24 +40,30 @@ HELM = str(TOOLS / "helm4")
 HELM3 = str(TOOLS / "helm3")
 
 
-# The kinds the chart renders besides its own: the real CRDs, from the pinned modules.
+PROMETHEUS_OPERATOR = ("prometheus-operator", "github.com/prometheus-operator/prometheus-operator")
+KEDA = ("keda", "github.com/kedacore/keda/v2")
+# The kinds the chart renders besides its own: the real CRDs, from the pinned modules (all of
+# the Prometheus Operator's: it watches them all).
 CRDS = {
-    ("prometheus-operator", "github.com/prometheus-operator/prometheus-operator"): (
-        "example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml",
-        "example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml",
-    ),
-    ("keda", "github.com/kedacore/keda/v2"): (
+    PROMETHEUS_OPERATOR: ("example/prometheus-operator-crd/*.yaml",),
+    KEDA: (
         "config/crd/bases/keda.sh_scaledobjects.yaml",
         "config/crd/bases/keda.sh_triggerauthentications.yaml",
     ),
 }
 
 
-def upstream_crds() -> list[Path]:
+def upstream(component: tuple[str, str], pattern: str) -> list[Path]:
+    """Files of an upstream module at the version the component pins."""
+    return sorted(module_source(*component).glob(pattern))
+
+
+def upstream_objects(component: tuple[str, str], pattern: str) -> list[dict[str, Any]]:
     return [
-        module_source(component, module) / path
-        for (component, module), paths in CRDS.items()
-        for path in paths
+        obj
+        for path in upstream(component, pattern)
+        for obj in yaml.safe_load_all(path.read_text(encoding="utf-8"))
+        if obj
     ]
 
 
@@ -106,11 +113,40 @@ class Stack:
     # ------------------------------------------------------------------ steps
 
     def prerequisites(self) -> None:
-        with step("namespaces (restricted Pod Security) and kube-state-metrics"):
+        with step("namespaces (restricted Pod Security), upstream CRDs, kube-state-metrics"):
             self.apply([addons.namespace(addons.MONITORING), addons.namespace(NAMESPACE)])
-            for crd in upstream_crds():
-                self.kubectl("apply", "--server-side", "-f", str(crd))
+            for component, patterns in CRDS.items():
+                for pattern in patterns:
+                    for crd in upstream(component, pattern):
+                        self.kubectl("apply", "--server-side", "-f", str(crd))
             self.apply(addons.kube_state_metrics(self.versions["kube-state-metrics"]))
+        with step("Prometheus Operator and one Prometheus (ServiceMonitors, PrometheusRules)"):
+            operator = self.versions["prometheus-operator"]
+            self.apply(
+                addons.prometheus_operator(
+                    upstream_objects(
+                        PROMETHEUS_OPERATOR, "example/rbac/prometheus-operator/*.yaml"
+                    ),
+                    operator,
+                )
+            )
+            self.rollout(addons.MONITORING, "prometheus-operator")
+            self.apply(
+                addons.prometheus(
+                    upstream_objects(
+                        PROMETHEUS_OPERATOR, "example/rbac/prometheus/prometheus-*.yaml"
+                    ),
+                    self.versions["prometheus"],
+                    self.prometheus_server_version(),
+                )
+            )
+
+    def prometheus_server_version(self) -> str:
+        """Prometheus' own version (3.x), which the Go module's v0.3xx.y tag encodes."""
+        (component,) = [c for c in load_components() if c.name == "prometheus"]
+        match = re.search(r"version\.Version=(\S+)", component.ldflags)
+        assert match, "cluster/go/components.json: prometheus ldflags set no version"
+        return f"v{match[1]}"
 
     def worker(self) -> None:
         text = (REPO_ROOT / "tests" / "e2e" / "manifests" / "worker.yaml").read_text()
@@ -140,24 +176,18 @@ class Stack:
             )  # fmt: skip
 
     def monitoring(self) -> None:
-        with step("Prometheus and prometheus-adapter from the chart's ConfigMaps"):
-            rendered = self.configmap("-prometheus")
-            scrape = yaml.safe_load(rendered["scrape-config.yaml"])
-            config = addons.prometheus_config(scrape)
-            self.apply(
-                addons.prometheus(
-                    self.versions["prometheus"], config, rendered["redis-queue.rules.yaml"]
-                )
-            )
+        with step("prometheus-adapter with the chart's rule (its -prometheus-adapter ConfigMap)"):
             values = yaml.safe_load(self.configmap("-prometheus-adapter")["values.yaml"])
             self.apply(
                 addons.prometheus_adapter(
                     self.versions["prometheus-adapter"], addons.adapter_config(values)
                 )
             )
-            self.rollout(
-                addons.MONITORING, "kube-state-metrics", "prometheus", "prometheus-adapter"
-            )
+            self.rollout(addons.MONITORING, "kube-state-metrics", "prometheus-adapter")
+            self.kubectl(
+                "rollout", "status", "-n", addons.MONITORING, "statefulset/prometheus-rqs",
+                "--timeout=300s",
+            )  # fmt: skip
 
     def test_env(self, version: str) -> dict[str, str]:
         env = dict(os.environ)

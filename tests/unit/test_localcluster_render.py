@@ -178,10 +178,75 @@ def test_components_name_existing_wrapper_modules_with_pinned_versions() -> None
     assert len(all_binaries) == len(set(all_binaries))
 
 
+UPSTREAM_OPERATOR = [
+    {"kind": "ClusterRole", "metadata": {"name": "prometheus-operator"}, "rules": []},
+    {
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": "prometheus-operator"},
+        "subjects": [
+            {"kind": "ServiceAccount", "name": "prometheus-operator", "namespace": "default"}
+        ],
+    },
+    {"kind": "ServiceAccount", "metadata": {"name": "prometheus-operator"}},
+    {
+        "kind": "Deployment",
+        "metadata": {"name": "prometheus-operator"},
+        "spec": {
+            "template": {
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "prometheus-operator",
+                            "image": "quay.io/prometheus-operator/prometheus-operator:v0.85.0",
+                            "args": ["--kubelet-service=kube-system/kubelet"],
+                            "securityContext": {
+                                "allowPrivilegeEscalation": False,
+                                "readOnlyRootFilesystem": True,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                        }
+                    ]
+                }
+            }
+        },
+    },
+    {"kind": "Service", "metadata": {"name": "prometheus-operator"}},
+]
+
+
+def test_prometheus_operator_runs_upstreams_manifests_with_local_images() -> None:
+    objects = addons.prometheus_operator(UPSTREAM_OPERATOR, "v0.85.0")
+    assert [o["kind"] for o in objects] == [
+        "ClusterRole", "ClusterRoleBinding", "ServiceAccount", "Deployment",
+    ]  # fmt: skip
+    assert objects[1]["subjects"][0]["namespace"] == addons.MONITORING
+    assert objects[2]["metadata"]["namespace"] == addons.MONITORING
+    (container,) = objects[3]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "rqs.test/prometheus-operator:v0.85.0"
+    assert container["args"] == [
+        "--prometheus-config-reloader=rqs.test/prometheus-config-reloader:v0.85.0",
+        "--kubelet-service=",
+    ]
+    assert UPSTREAM_OPERATOR[1]["subjects"][0]["namespace"] == "default", "input not modified"
+
+
+def test_prometheus_selects_every_monitor_and_rule_and_keeps_ksm_labels() -> None:
+    objects = addons.prometheus([], "v0.316.0", "v3.16.0")
+    (server,) = [o for o in objects if o["kind"] == "Prometheus"]
+    spec = server["spec"]
+    for selector in ("serviceMonitor", "rule"):
+        assert spec[f"{selector}Selector"] == {}
+        assert spec[f"{selector}NamespaceSelector"] == {}
+    assert spec["image"] == "rqs.test/prometheus:v0.316.0"
+    assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (monitor,) = [o for o in objects if o["kind"] == "ServiceMonitor"]
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True
+
+
 def test_monitoring_pods_pass_the_restricted_profile() -> None:
     objects = [
         *addons.kube_state_metrics("v2.16.0"),
-        *addons.prometheus("v3", addons.prometheus_config([]), "groups: []\n"),
+        *addons.prometheus_operator(UPSTREAM_OPERATOR, "v0.85.0"),
         *addons.prometheus_adapter("v0.12.0", {}),
     ]
     pods = [o["spec"]["template"]["spec"] for o in objects if o["kind"] == "Deployment"]
@@ -201,14 +266,6 @@ def test_adapter_config_takes_the_charts_external_rules() -> None:
     assert addons.adapter_config({"rules": {"external": [rule]}}) == {"externalRules": [rule]}
     assert addons.adapter_config({"rules": {"custom": [rule]}}) == {"rules": [rule]}
     assert addons.adapter_config({}) == {}
-
-
-def test_prometheus_keeps_the_charts_job_and_scrapes_kube_state_metrics() -> None:
-    job = {"job_name": "redis-queue-ns-x", "kubernetes_sd_configs": [{"role": "endpoints"}]}
-    config = addons.prometheus_config([job])
-    assert config["scrape_configs"][0] == job
-    ksm = config["scrape_configs"][1]
-    assert ksm["honor_labels"] is True  # keeps kube-state-metrics' namespace/deployment labels
 
 
 def test_volumes_are_hostpath_dirs_under_the_run() -> None:
