@@ -26,7 +26,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check exporter operator tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests/localcluster
-	@command -v go >/dev/null || { echo "lint: actionlint is built with Go (>= 1.24), and go is not on PATH" >&2; exit 1; }
+	@command -v go >/dev/null || { echo "lint: actionlint is built with Go (>= 1.26), and go is not on PATH" >&2; exit 1; }
 	"$$($(PY) -m tests.localcluster tool actionlint)" .github/workflows/*.yml
 
 # Everything but e2e, then the e2e suite on kind or the local cluster (scripts/e2e.sh).

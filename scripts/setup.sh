@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(redis-server redis-tools prometheus prometheus-redis-exporter unzip python3 python3-venv)
 if [ "${1:-}" = cluster ]; then
     # Go itself is not among them: Debian's 1.19 is too old for the cluster's modules
-    # (cluster/go needs >= 1.24, see `python -m tests.localcluster check`).
+    # (cluster/go needs >= 1.26, see `python -m tests.localcluster check`).
     APT_PACKAGES+=(containerd runc containernetworking-plugins buildah docker-registry debootstrap
         iptables iproute2 util-linux openssl curl ca-certificates)
 fi

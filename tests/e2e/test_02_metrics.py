@@ -59,3 +59,31 @@ def test_pushed_jobs_appear_in_metrics_and_prometheus(
                 )
         finally:
             client.delete(queue)
+
+
+def test_prometheus_loaded_the_charts_alerting_and_recording_rules(
+    kubectl: Kubectl, settings: E2ESettings
+) -> None:
+    """The chart's PrometheusRule reached Prometheus (through the Prometheus Operator, or
+    however the cluster's Prometheus selects rules): every rule it declares is loaded."""
+    rules = kubectl.items("prometheusrules.monitoring.coreos.com")
+    assert rules, "the chart rendered no PrometheusRule (monitoring.prometheusRule.enabled)"
+    declared = {
+        rule.get("alert") or rule.get("record")
+        for obj in rules
+        for group in obj["spec"]["groups"]
+        for rule in group["rules"]
+    }
+    assert "RedisQueueRedisDown" in declared
+    with kubectl.port_forward(
+        f"svc/{PROMETHEUS_SERVICE}", 9090, namespace=settings.monitoring_namespace
+    ) as prometheus:
+
+        def loaded() -> set[str] | None:
+            body = json.loads(http_get(prometheus.url + "/api/v1/rules"))
+            names = {rule["name"] for group in body["data"]["groups"] for rule in group["rules"]}
+            return names if declared <= names else None
+
+        assert declared <= wait_for(
+            loaded, timeout=180, what="the chart's rules loaded", interval=5
+        )

@@ -12,7 +12,9 @@ stack DIR      (inside the namespace) install the stack into run DIR and run the
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -91,6 +93,17 @@ def e2e(pytest_args: list[str]) -> int:
     if left:
         return rc or 1
     return rc
+
+
+def _stop_session(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the whole session, then SIGKILL whatever of it is left after 10 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def down(which: str) -> int:

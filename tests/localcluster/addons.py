@@ -433,3 +433,36 @@ def prometheus(
         },
     }
     return [*_in_monitoring(upstream_rbac), monitor, server]
+
+
+# --------------------------------------------------------------------------- KEDA
+
+KEDA_NAMESPACE = "keda"
+KEDA_IMAGES = {  # upstream image repository -> our binary of the same program
+    "ghcr.io/kedacore/keda": "keda-operator",
+    "ghcr.io/kedacore/keda-metrics-apiserver": "keda-adapter",
+}
+
+
+def keda(upstream: list[dict[str, Any]], version: str) -> list[dict[str, Any]]:
+    """KEDA from its own ``config/minimal`` (operator, metrics API server, RBAC, CRDs).
+
+    Only images and commands change: ours, at /bin/<name>; the namespace enforces the
+    restricted profile like every other here. Its APIService replaces prometheus-adapter's
+    (one external-metrics server per cluster).
+    """
+    objects = []
+    for obj in upstream:
+        obj = json.loads(json.dumps(obj))
+        if obj["kind"] == "Namespace":
+            obj["metadata"].setdefault("labels", {}).update(RESTRICTED)
+        if obj["kind"] == "Deployment":
+            pod = obj["spec"]["template"]["spec"]
+            pod.setdefault("securityContext", {})["seccompProfile"] = {"type": "RuntimeDefault"}
+            for container in pod["containers"]:
+                repository = container["image"].rsplit(":", 1)[0]
+                binary = KEDA_IMAGES[repository]
+                container["image"] = tool_image_name(binary, version)
+                container["command"] = [f"/bin/{binary}"]
+        objects.append(obj)
+    return objects

@@ -58,7 +58,7 @@ def refusal() -> str | None:
     return go_too_old()
 
 
-MIN_GO = (1, 24)
+MIN_GO = (1, 26)  # prometheus v0.316.0 asks for go 1.26.7 (cluster/go/prometheus/go.mod)
 
 
 def go_too_old() -> str | None:
@@ -453,6 +453,8 @@ def down(state: RunState) -> list[str]:
         for name in ("containerd", "registry", "kube-apiserver", "etcd"):
             if name in state.pids:
                 _stop({state.pids[name]})
+        # Whatever else still runs in the namespace (pod netns are namespaces of their own).
+        _stop(hostnet.processes_in(state.netns) - {os.getpid()}, 5)
         _unmount_under(state.run_dir)
         hostnet.close_network(state)
         differences = hostnet.differences(state.host_snapshot, hostnet.snapshot())

@@ -10,6 +10,7 @@ compares it with the snapshot taken before ``up``.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -113,6 +114,26 @@ def netns_facts(netns: str) -> dict[str, Any]:
         "nat_postrouting": sh([*inside, "iptables", "-t", "nat", "-S", "POSTROUTING"]),
         "ip_forward": sh([*inside, "cat", "/proc/sys/net/ipv4/ip_forward"]).strip(),
     }
+
+
+def processes_in(netns: str) -> set[int]:
+    """Every process whose network namespace is ``netns``: what must stop before it goes.
+
+    This catches what no PID file names (a kubectl a killed test left behind, a container
+    whose shim died): a process inside would also keep the namespace alive after deletion.
+    """
+    try:
+        target = os.stat(f"/run/netns/{netns}").st_ino
+    except FileNotFoundError:
+        return set()
+    found = set()
+    for link in Path("/proc").glob("[0-9]*/ns/net"):
+        try:
+            if os.stat(link).st_ino == target:
+                found.add(int(link.parent.parent.name))
+        except (FileNotFoundError, PermissionError, ProcessLookupError):
+            continue
+    return found
 
 
 def delete_netns(netns: str) -> None:

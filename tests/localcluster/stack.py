@@ -13,7 +13,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ import yaml
 from tests.localcluster import addons
 from tests.localcluster.build import (
     REDIS_IMAGE,
-    app_version,
     load_components,
     module_source,
     project_image,
@@ -44,13 +42,8 @@ PROMETHEUS_OPERATOR = ("prometheus-operator", "github.com/prometheus-operator/pr
 KEDA = ("keda", "github.com/kedacore/keda/v2")
 # The kinds the chart renders besides its own: the real CRDs, from the pinned modules (all of
 # the Prometheus Operator's: it watches them all).
-CRDS = {
-    PROMETHEUS_OPERATOR: ("example/prometheus-operator-crd/*.yaml",),
-    KEDA: (
-        "config/crd/bases/keda.sh_scaledobjects.yaml",
-        "config/crd/bases/keda.sh_triggerauthentications.yaml",
-    ),
-}
+# KEDA's come with KEDA itself (the keda phase).
+CRDS = {PROMETHEUS_OPERATOR: ("example/prometheus-operator-crd/*.yaml",)}
 
 
 def upstream(component: tuple[str, str], pattern: str) -> list[Path]:
@@ -164,14 +157,17 @@ class Stack:
             version = package.name.removeprefix("redis-queue-").removesuffix(".tgz")
         return version
 
-    def install(self, version: str) -> None:
-        with step(f"helm install {RELEASE} {self.chart_ref} --version {version} (helm 4)"):
+    def install(self, version: str, engine: str = "prometheus-adapter") -> None:
+        with step(
+            f"helm install {RELEASE} {self.chart_ref} --version {version} (helm 4, {engine})"
+        ):
             self.helm(
                 "upgrade", "--install", RELEASE, self.chart_ref, "--version", version,
                 "--plain-http", "--namespace", NAMESPACE,
                 "--values", str(REPO_ROOT / "tests" / "e2e" / "values" / "redis-queue.yaml"),
                 "--set", f"redisQueue.image={REDIS_IMAGE}",
-                "--set", "autoscaling.engine=prometheus-adapter",
+                "--set", f"autoscaling.engine={engine}",
+                "--set", f"autoscaling.keda.redisTrigger.kedaNamespace={addons.KEDA_NAMESPACE}",
                 "--wait", "--timeout", "10m",
             )  # fmt: skip
 
@@ -188,6 +184,35 @@ class Stack:
                 "rollout", "status", "-n", addons.MONITORING, "statefulset/prometheus-rqs",
                 "--timeout=300s",
             )  # fmt: skip
+
+    def switch_to_keda(self) -> None:
+        """KEDA's metrics server takes the external metrics API over from the adapter."""
+        with step("KEDA (its config/minimal, our images) in place of prometheus-adapter"):
+            self.kubectl("delete", "apiservice", "v1beta1.external.metrics.k8s.io")
+            self.kubectl("delete", "deployment", "-n", addons.MONITORING, "prometheus-adapter")
+            rendered = self.kubectl("kustomize", str(module_source(*KEDA) / "config" / "minimal"))
+            upstream_keda = [o for o in yaml.safe_load_all(rendered) if o]
+            self.apply(addons.keda(upstream_keda, self.versions["keda"]))
+            self.rollout(addons.KEDA_NAMESPACE, "keda-operator", "keda-metrics-apiserver")
+            self.kubectl(
+                "wait", "--for=condition=Available", "--timeout=300s",
+                "apiservice/v1beta1.external.metrics.k8s.io",
+            )  # fmt: skip
+
+    def pytest(self, version: str, engine: str, args: list[str]) -> int:
+        env = self.test_env(version)
+        env["E2E_ENGINE"] = engine
+        with step(f"pytest -m e2e {' '.join(args)} ({engine})"):
+            done = subprocess.run(
+                [
+                    str(REPO_ROOT / ".venv" / "bin" / "pytest"), "-p", "no:cacheprovider",
+                    "-m", "e2e", "-rs", "-v", "--timeout", "1800", *args,
+                ],
+                cwd=REPO_ROOT,
+                env=env,
+                check=False,
+            )  # fmt: skip
+        return done.returncode
 
     def test_env(self, version: str) -> dict[str, str]:
         env = dict(os.environ)
@@ -210,22 +235,27 @@ class Stack:
 
 
 def install_and_test(run_dir: Path, pytest_args: list[str]) -> int:
+    """The whole suite on the prometheus-adapter engine, then the engine's tests on KEDA.
+
+    With ``pytest_args`` (``-k durability``, a path) only the first run, with those.
+    """
     stack = Stack(run_dir)
     stack.prerequisites()
     stack.worker()
     version = stack.push_chart()
-    if version != app_version():
-        print(f"note: chart version {version}, appVersion {app_version()}", file=sys.stderr)
     stack.install(version)
     stack.monitoring()
-    with step("pytest -m e2e tests/e2e"):
-        done = subprocess.run(
-            [
-                str(REPO_ROOT / ".venv" / "bin" / "pytest"), "-p", "no:cacheprovider", "-m", "e2e",
-                "-rs", "-v", "--timeout", "1800", "tests/e2e", *pytest_args,
-            ],
-            cwd=REPO_ROOT,
-            env=stack.test_env(version),
-            check=False,
-        )  # fmt: skip
-    return done.returncode
+    rc = stack.pytest(version, "prometheus-adapter", pytest_args or ["tests/e2e"])
+    if rc != 0 or pytest_args:
+        return rc
+    # The other engine: the same release with autoscaling.engine=keda, and what depends on
+    # the engine run again (the main suite ended with uninstalls).
+    stack.switch_to_keda()
+    stack.install(version, engine="keda")
+    rc = stack.pytest(version, "keda", [f"tests/e2e/{t}" for t in KEDA_TESTS])
+    stack.helm("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "5m")
+    return rc
+
+
+# What the engine changes: the RedisQueue (and its status) under the new release, and scaling.
+KEDA_TESTS = ("test_00_cluster_policy.py", "test_01_ready.py", "test_03_autoscaling.py")

@@ -261,8 +261,9 @@ def _cluster_problem(settings: E2ESettings, timeout: float) -> str | None:
 def skip_message(problem: str) -> str:
     """The reason shown by ``pytest -rs``: what is missing and the command that sets it up."""
     return (
-        f"e2e needs docker + kind + the stack installed: {problem}; {RUN_E2E} "
-        "(creates the kind cluster, loads the images, installs the chart, runs these tests)"
+        f"e2e needs a cluster with the stack installed: {problem}; {RUN_E2E} "
+        "(brings up the local cluster or kind, builds the images, installs the chart, runs "
+        "these tests)"
     )
 
 

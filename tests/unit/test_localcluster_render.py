@@ -274,3 +274,34 @@ def test_volumes_are_hostpath_dirs_under_the_run() -> None:
     for pv in pvs:
         assert pv["spec"]["hostPath"]["path"].startswith(str(PLAN.pv_root))
         assert pv["spec"]["storageClassName"] == addons.STORAGE_CLASS
+
+
+def test_keda_runs_upstreams_manifests_with_our_binaries_in_a_restricted_namespace() -> None:
+    upstream = [
+        {"kind": "Namespace", "metadata": {"name": "keda"}},
+        {
+            "kind": "Deployment",
+            "metadata": {"name": "keda-operator", "namespace": "keda"},
+            "spec": {
+                "template": {
+                    "spec": {
+                        "containers": [
+                            {
+                                "name": "keda-operator",
+                                "image": "ghcr.io/kedacore/keda:main",
+                                "command": ["/keda"],
+                            }
+                        ]
+                    }
+                }
+            },
+        },
+    ]
+    namespace, deployment = addons.keda(upstream, "v2.21.0")
+    assert namespace["metadata"]["labels"] == addons.RESTRICTED
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    (container,) = pod["containers"]
+    assert container["image"] == "rqs.test/keda-operator:v2.21.0"
+    assert container["command"] == ["/bin/keda-operator"]
+    assert upstream[1]["spec"]["template"]["spec"]["containers"][0]["command"] == ["/keda"]

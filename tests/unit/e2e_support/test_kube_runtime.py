@@ -370,7 +370,7 @@ def test_environment_problem_walks_kind_cluster_and_release(
 
 def test_skip_message_names_the_command() -> None:
     message = kube.skip_message("kind not found on PATH")
-    assert message.startswith("e2e needs docker + kind + the stack installed: kind not found")
+    assert message.startswith("e2e needs a cluster with the stack installed: kind not found")
     assert "run `make e2e`" in message
 
 
