@@ -12,6 +12,7 @@ import json
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests.localcluster import addons, hostnet, render
@@ -305,3 +306,27 @@ def test_keda_runs_upstreams_manifests_with_our_binaries_in_a_restricted_namespa
     assert container["image"] == "rqs.test/keda-operator:v2.21.0"
     assert container["command"] == ["/bin/keda-operator"]
     assert upstream[1]["spec"]["template"]["spec"]["containers"][0]["command"] == ["/keda"]
+
+
+def test_refusal_names_what_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.localcluster import cluster
+
+    monkeypatch.setattr(cluster.platform, "system", lambda: "Darwin")
+    assert cluster.refusal() == "the local cluster needs Linux (this is Darwin)"
+    monkeypatch.setattr(cluster.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(cluster.os, "geteuid", lambda: 1000)
+    assert "needs root" in str(cluster.refusal())
+    monkeypatch.setattr(cluster.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(cluster.shutil, "which", lambda cmd: None if cmd == "buildah" else cmd)
+    problem = str(cluster.refusal())
+    assert "missing: buildah (buildah)" in problem
+    assert "scripts/setup.sh cluster" in problem
+
+
+def test_go_older_than_the_modules_need_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.localcluster import cluster
+
+    monkeypatch.setattr(cluster, "sh", lambda *a, **k: "go1.19.8\n")
+    assert "Go >= 1.26 is needed" in str(cluster.go_too_old())
+    monkeypatch.setattr(cluster, "sh", lambda *a, **k: "go1.26.8\n")
+    assert cluster.go_too_old() is None
