@@ -178,6 +178,8 @@ cmd_prereqs() {
 cmd_install() {
     need "$HELM" "$KUBECTL"
     kc create namespace "$E2E_NAMESPACE" --dry-run=client -o yaml | kc apply -f - >/dev/null
+    # Every pod of the chart must pass the restricted Pod Security Standard (test_00).
+    kc label --overwrite namespace "$E2E_NAMESPACE" pod-security.kubernetes.io/enforce=restricted >/dev/null
     log "stand-in worker Deployment"
     sed "s|@EXPORTER_IMAGE@|$(image exporter)|" tests/e2e/manifests/worker.yaml \
         | kc --namespace "$E2E_NAMESPACE" apply -f -
