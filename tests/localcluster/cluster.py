@@ -159,7 +159,8 @@ def up(cache: Path | None = None) -> Cluster:
 
     run_id = new_run_id()
     run_dir = runs_dir() / run_id
-    run_dir.mkdir(parents=True)
+    # Keys and tokens live here: the run directory is root's alone.
+    run_dir.mkdir(parents=True, mode=0o700)
     state = RunState(run_id=run_id, run_dir=str(run_dir), netns=f"rqs-{run_id}")
     state.host_snapshot = hostnet.snapshot()
     state.save()
@@ -192,7 +193,6 @@ def _write_configs(cluster: Cluster) -> None:
     plan = cluster.plan
     with step("certificates, tokens and configuration"):
         keys, tokens = pki.make_pki(plan)
-        cluster.state.ports = {}
         plan.path("tokens.csv").write_text(render.token_file(tokens), encoding="utf-8")
         plan.path("tokens.csv").chmod(0o600)
         for ident in render.IDENTITIES:
@@ -214,8 +214,8 @@ def _write_configs(cluster: Cluster) -> None:
         )
         plan.path("Corefile").write_text(render.corefile(plan, plan.path("coredns.kubeconfig")))
         plan.path("resolv.conf").write_text(render.resolv_conf(plan))
-        cluster.state.save()
         (plan.run_dir / "admin.token").write_text(tokens["admin"])
+        (plan.run_dir / "admin.token").chmod(0o600)
 
 
 def _start_control_plane(cluster: Cluster) -> None:

@@ -57,7 +57,6 @@ class RunState:
     mounts: list[str] = field(default_factory=list)
     host_rules: list[list[str]] = field(default_factory=list)
     host_snapshot: dict[str, Any] = field(default_factory=dict)
-    ports: dict[str, int] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
