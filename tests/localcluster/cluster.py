@@ -320,7 +320,7 @@ def _start_registry(cluster: Cluster, images: list[str], cache: Path) -> None:
 
 
 def _start_node(cluster: Cluster) -> None:
-    plan, b, state = cluster.plan, cluster.binaries, cluster.state
+    plan, b = cluster.plan, cluster.binaries
     p = plan.path
     with step("containerd"):
         cluster.start("containerd", ["containerd", "--config", str(p("containerd", "config.toml"))])
@@ -328,8 +328,6 @@ def _start_node(cluster: Cluster) -> None:
     with step("kubelet", expect="node Ready about 15 s after start"):
         root = plan.kubelet_root
         root.mkdir(parents=True, exist_ok=True)
-        state.mounts.append(str(root))
-        state.save()
         # The kubelet's volume mounts must propagate to containers: a shared mount.
         sh(["mount", "--bind", str(root), str(root)])
         sh(["mount", "--make-rshared", str(root)])
@@ -425,13 +423,12 @@ def _delete_pods(state: RunState) -> None:
         return
     # Nothing may recreate them meanwhile.
     _stop({pids[n] for n in ("kube-controller-manager", "kube-scheduler") if n in pids}, 5)
-    binary = shutil.which("kubectl") or ""
-    for candidate in Path(cache_dir(), "bin").glob("kubernetes-*/kubectl"):
-        binary = str(candidate)
-    if not binary:
+    (kubernetes,) = [c for c in build.load_components() if c.name == "kubernetes"]
+    binary = build.binary_dir(kubernetes, cache_dir()) / "kubectl"
+    if not binary.exists():
         return
     sh(
-        [*hostnet.nsenter(state.netns), binary, "--kubeconfig", str(kubectl), "delete", "pods",
+        [*hostnet.nsenter(state.netns), str(binary), "--kubeconfig", str(kubectl), "delete", "pods",
          "--all", "--all-namespaces", "--grace-period=2", "--timeout=90s", "--wait=true"],
         check=False, timeout=120,
     )  # fmt: skip

@@ -20,7 +20,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GO_DIR = REPO_ROOT / "cluster" / "go"
 CACHE_ENV = "REDIS_QUEUE_CACHE"
 RUNS_ENV = "REDIS_QUEUE_RUNS"
-PREFIX = "rqs"
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:
@@ -54,7 +53,6 @@ class RunState:
     netns: str
     started: float = field(default_factory=time.time)
     pids: dict[str, int] = field(default_factory=dict)
-    mounts: list[str] = field(default_factory=list)
     host_rules: list[list[str]] = field(default_factory=list)
     host_snapshot: dict[str, Any] = field(default_factory=dict)
 

@@ -28,14 +28,14 @@ from tests.localcluster.build import (
 )
 from tests.localcluster.layout import REPO_ROOT
 from tests.localcluster.progress import sh, step
+from tests.support.kube import tool
 
 NAMESPACE = "redis-queue-e2e"
 RELEASE = "redis-queue"
 CHART_REPO = "charts"
-TOOLS = REPO_ROOT / ".tools" / "bin"
 # The main suite runs with helm 4; test_06 takes helm 3 through a whole lifecycle.
-HELM = str(TOOLS / "helm4")
-HELM3 = str(TOOLS / "helm3")
+HELM = tool("helm4")
+HELM3 = tool("helm3")
 
 
 PROMETHEUS_OPERATOR = ("prometheus-operator", "github.com/prometheus-operator/prometheus-operator")
@@ -65,8 +65,9 @@ class Stack:
         self.run_dir = run_dir
         self.kubeconfig = run_dir / "admin.kubeconfig"
         self.registry = "127.0.0.1:5000"
-        self.kubectl_bin = str(next((REPO_ROOT / ".tools" / "bin").glob("kubectl")))
-        self.versions = {c.name: c.version for c in load_components()}
+        self.kubectl_bin = tool("kubectl")
+        self.components = {c.name: c for c in load_components()}
+        self.versions = {name: c.version for name, c in self.components.items()}
 
     @property
     def chart_ref(self) -> str:
@@ -136,8 +137,7 @@ class Stack:
 
     def prometheus_server_version(self) -> str:
         """Prometheus' own version (3.x), which the Go module's v0.3xx.y tag encodes."""
-        (component,) = [c for c in load_components() if c.name == "prometheus"]
-        match = re.search(r"version\.Version=(\S+)", component.ldflags)
+        match = re.search(r"version\.Version=(\S+)", self.components["prometheus"].ldflags)
         assert match, "cluster/go/components.json: prometheus ldflags set no version"
         return f"v{match[1]}"
 
