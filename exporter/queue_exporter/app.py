@@ -17,8 +17,8 @@ from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from queue_core.connection import create_client
 from queue_exporter.collector import QueueCollector
-from queue_exporter.connection import create_client
 from queue_exporter.settings import ExporterSettings
 
 CLIENT = web.AppKey("client", Redis)

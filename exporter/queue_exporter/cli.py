@@ -17,15 +17,10 @@ from collections.abc import Sequence
 
 from aiohttp import web
 
+from queue_core.logs import configure_logging
+from queue_core.settings import ConfigError, add_setting_flags, load_settings, mask_url
 from queue_exporter.app import create_app
-from queue_exporter.logs import configure_logging
-from queue_exporter.settings import (
-    ConfigError,
-    ExporterSettings,
-    add_setting_flags,
-    load_settings,
-    mask_url,
-)
+from queue_exporter.settings import ExporterSettings
 
 log = logging.getLogger("queue_exporter")
 

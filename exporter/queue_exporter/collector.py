@@ -29,8 +29,8 @@ from datetime import UTC, datetime
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from queue_core.snapshot import Snapshot, encode_keys, read_snapshot
 from queue_exporter.metrics import CONTENT_TYPE, build_families, render
-from queue_exporter.snapshot import Snapshot, encode_keys, read_snapshot
 
 log = logging.getLogger(__name__)
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from queue_exporter.snapshot import Snapshot, job_age_seconds
+from queue_core.snapshot import Snapshot, job_age_seconds
 
 PREFIX = "redis_queue_"
 UP = PREFIX + "up"

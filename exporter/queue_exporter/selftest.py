@@ -35,12 +35,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.exceptions import AuthenticationError, RedisError
 
-from queue_exporter.connection import create_client
-from queue_exporter.jobs import Job, encode_job
-from queue_exporter.logs import configure_logging
-from queue_exporter.metrics import UP
-from queue_exporter.queue import JobQueue, QueueKeyTypeError, QueueUnavailableError
-from queue_exporter.settings import (
+from queue_core.connection import create_client
+from queue_core.jobs import Job, encode_job
+from queue_core.logs import configure_logging
+from queue_core.queue import JobQueue, QueueKeyTypeError, QueueUnavailableError
+from queue_core.settings import (
     ConfigError,
     RedisSettings,
     Setting,
@@ -48,6 +47,7 @@ from queue_exporter.settings import (
     load_settings,
     mask_url,
 )
+from queue_exporter.metrics import UP
 
 PROG = "queue_exporter.selftest"
 # Scratch keys live under this prefix, apart from every queue a worker reads.

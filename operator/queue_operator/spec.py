@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from queue_exporter.settings import DEFAULT_QUEUES, QUEUE_NAME
+from queue_core.settings import DEFAULT_QUEUES, QUEUE_NAME
 
 # Kubernetes resource quantities, restricted to the forms that make sense for sizes and
 # resource amounts (no negative values, no exponent notation).

@@ -1,6 +1,6 @@
 """What the sweeper's status refresh reports: queue depths and AOF state read from Redis.
 
-The read is :func:`queue_exporter.snapshot.read_snapshot`, the same one the exporter uses, so
+The read is :func:`queue_core.snapshot.read_snapshot`, the same one the exporter uses, so
 ``kubectl get rqueue`` and the ``redis_queue_depth`` metric agree. Redis being unreachable is a
 condition, never an exception out of the status refresh; and like the exporter, an unreachable
 Redis reports no depth at all rather than a made-up 0.
@@ -18,7 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
 
-from queue_exporter.snapshot import Snapshot, read_snapshot
+from queue_core.snapshot import Snapshot, read_snapshot
 from queue_operator.conditions import Condition
 
 

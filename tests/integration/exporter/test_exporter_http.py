@@ -12,7 +12,7 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
-from queue_exporter.jobs import Job, encode_job
+from queue_core.jobs import Job, encode_job
 from tests.integration.exporter.scrape import depth, depth_series, parse
 from tests.support.processes import (
     LOOPBACK,

@@ -20,8 +20,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
+from queue_core.settings import env_name
 from queue_exporter.selftest import SelftestSettings
-from queue_exporter.settings import env_name
 from queue_operator.builders import build_children
 from queue_operator.naming import EXPORTER_PORT, REDIS_PORT, Owner
 from queue_operator.spec import parse_spec

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from queue_core.snapshot import PersistenceState, QueueState, Snapshot
 from queue_exporter import metrics
-from queue_exporter.snapshot import PersistenceState, QueueState, Snapshot
 
 NOW = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
 PERSISTENCE = PersistenceState(

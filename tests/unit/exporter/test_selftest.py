@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from queue_core.settings import SettingsError
 from queue_exporter.selftest import SelftestSettings, _anonymous, _scrubber
-from queue_exporter.settings import SettingsError
 
 
 def settings(**values: object) -> SelftestSettings:

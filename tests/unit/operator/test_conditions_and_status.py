@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from queue_exporter.snapshot import PersistenceState, QueueState, Snapshot
+from queue_core.snapshot import PersistenceState, QueueState, Snapshot
 from queue_operator.conditions import Condition, merge_conditions
 from queue_operator.status import report_from_snapshot, report_unreachable
 

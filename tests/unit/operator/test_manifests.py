@@ -18,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from queue_exporter.settings import DEFAULT_QUEUES, QUEUE_NAME
+from queue_core.settings import DEFAULT_QUEUES, QUEUE_NAME
 from queue_operator.builders import build_children, build_secret
 from queue_operator.naming import Owner
 from queue_operator.spec import RedisQueueSpec, parse_spec

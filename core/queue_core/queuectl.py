@@ -27,12 +27,12 @@ from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
-from queue_exporter.connection import TIMEOUT_SECONDS, create_client
-from queue_exporter.jobs import Job, Undecodable, decode_job
-from queue_exporter.logs import configure_logging
-from queue_exporter.queue import JobQueue, QueueKeyTypeError, QueueUnavailableError
-from queue_exporter.settings import ConfigError, RedisSettings, add_setting_flags, load_settings
-from queue_exporter.snapshot import Snapshot, job_age_seconds, read_snapshot
+from queue_core.connection import TIMEOUT_SECONDS, create_client
+from queue_core.jobs import Job, Undecodable, decode_job
+from queue_core.logs import configure_logging
+from queue_core.queue import JobQueue, QueueKeyTypeError, QueueUnavailableError
+from queue_core.settings import ConfigError, RedisSettings, add_setting_flags, load_settings
+from queue_core.snapshot import Snapshot, job_age_seconds, read_snapshot
 
 
 class InputError(Exception):

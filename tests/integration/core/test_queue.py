@@ -10,8 +10,8 @@ import textwrap
 import pytest
 from redis.asyncio import Redis
 
-from queue_exporter.jobs import Job, Undecodable
-from queue_exporter.queue import (
+from queue_core.jobs import Job, Undecodable
+from queue_core.queue import (
     DeadLetterListError,
     JobQueue,
     QueueKeyTypeError,
@@ -73,9 +73,9 @@ async def test_reliable_consumption_requeues_jobs_of_a_crashed_worker(
     worker = textwrap.dedent(
         f"""
         import asyncio, sys
-        from queue_exporter.connection import create_client
-        from queue_exporter.queue import JobQueue
-        from queue_exporter.settings import RedisSettings
+        from queue_core.connection import create_client
+        from queue_core.queue import JobQueue
+        from queue_core.settings import RedisSettings
 
         async def main():
             client = create_client(RedisSettings(redis_url={redis_server.url!r}))

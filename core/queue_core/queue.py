@@ -54,8 +54,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from queue_exporter.connection import TIMEOUT_SECONDS
-from queue_exporter.jobs import Job, Undecodable, dead_letter_entry, decode_job, encode_job, utc_now
+from queue_core.connection import TIMEOUT_SECONDS
+from queue_core.jobs import Job, Undecodable, dead_letter_entry, decode_job, encode_job, utc_now
 
 log = logging.getLogger(__name__)
 

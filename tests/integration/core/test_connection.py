@@ -6,9 +6,9 @@ import asyncio
 
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from queue_exporter.connection import MAX_CONNECTIONS, TIMEOUT_SECONDS
-from queue_exporter.jobs import Job, encode_job
-from queue_exporter.queue import JobQueue
+from queue_core.connection import MAX_CONNECTIONS, TIMEOUT_SECONDS
+from queue_core.jobs import Job, encode_job
+from queue_core.queue import JobQueue
 from tests.support.processes import RedisServer, wait_until
 
 QUEUE = "enhancement:queue"

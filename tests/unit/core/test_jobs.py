@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
-from queue_exporter.jobs import Job, Undecodable, dead_letter_entry, decode_job, encode_job
-from queue_exporter.queue import dead_letter_name
-from queue_exporter.snapshot import job_enqueued_at
+from queue_core.jobs import Job, Undecodable, dead_letter_entry, decode_job, encode_job
+from queue_core.queue import dead_letter_name
+from queue_core.snapshot import job_enqueued_at
 
 
 def job(**fields: object) -> Job:

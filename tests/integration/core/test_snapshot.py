@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 import pytest
 from redis.asyncio import Redis
 
-from queue_exporter.jobs import Job, encode_job
-from queue_exporter.snapshot import READ_SCRIPT_SHA, QueueState, encode_keys, read_snapshot
+from queue_core.jobs import Job, encode_job
+from queue_core.snapshot import READ_SCRIPT_SHA, QueueState, encode_keys, read_snapshot
 from tests.support.processes import RedisServer
-from tests.unit.exporter.test_snapshot import CORRUPT_PAYLOADS, VALID_SPELLINGS
-from tests.unit.exporter.test_snapshot import STAMP as VALID_STAMP
+from tests.unit.core.test_snapshot import CORRUPT_PAYLOADS, VALID_SPELLINGS
+from tests.unit.core.test_snapshot import STAMP as VALID_STAMP
 
 STAMP = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
 

@@ -14,10 +14,10 @@ import signal
 import time
 from pathlib import Path
 
-from queue_exporter.connection import create_client
-from queue_exporter.jobs import Job
-from queue_exporter.queue import JobQueue, QueueUnavailableError
-from queue_exporter.settings import RedisSettings
+from queue_core.connection import create_client
+from queue_core.jobs import Job
+from queue_core.queue import JobQueue, QueueUnavailableError
+from queue_core.settings import RedisSettings
 from tests.support.processes import RedisServer
 
 QUEUE = "enhancement:queue"

@@ -21,7 +21,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from queue_exporter.settings import RedisSettings
+from queue_core.settings import RedisSettings
 
 MAX_CONNECTIONS = 10
 TIMEOUT_SECONDS = 5.0

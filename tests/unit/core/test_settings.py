@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from queue_exporter.settings import (
+from queue_core.settings import (
     ConfigError,
-    ExporterSettings,
     RedisSettings,
     SecretStr,
     SettingsError,
@@ -18,6 +17,7 @@ from queue_exporter.settings import (
     load_settings,
     mask_url,
 )
+from queue_exporter.settings import ExporterSettings
 
 
 def load(monkeypatch: pytest.MonkeyPatch, *argv: str, **env: str) -> ExporterSettings:

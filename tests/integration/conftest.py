@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from queue_exporter.connection import create_client
-from queue_exporter.settings import RedisSettings, SecretStr
+from queue_core.connection import create_client
+from queue_core.settings import RedisSettings, SecretStr
 from tests.support.processes import RedisServer
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 
-from queue_exporter.logs import JsonFormatter
+from queue_core.logs import JsonFormatter
 
 
 def test_json_line_with_fields_and_scrubbed_secret() -> None:
     record = logging.makeLogRecord(
         {
-            "name": "queue_exporter.queue",
+            "name": "queue_core.queue",
             "levelno": logging.ERROR,
             "levelname": "ERROR",
             "msg": "auth failed for %s",

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from queue_exporter.jobs import Job, encode_job
-from queue_exporter.snapshot import (
+from queue_core.jobs import Job, encode_job
+from queue_core.snapshot import (
     job_age_seconds,
     job_enqueued_at,
     parse_info,
