@@ -103,15 +103,17 @@ def build_config_map(owner: Owner, spec: RedisQueueSpec) -> Manifest:
     }
 
 
-def build_secret(owner: Owner, password: str) -> Manifest:
+def build_secret(owner: Owner, spec: RedisQueueSpec, password: str) -> Manifest:
     """The generated password Secret. Created once and never regenerated: Redis' data and every
-    client depend on it."""
+    client depend on it. The key is the one every reader looks under (:func:`secret_ref`), so
+    ``auth.secretKey`` without ``auth.existingSecret`` names the key of this Secret."""
+    _, key = secret_ref(owner, spec)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "type": "Opaque",
         "metadata": _metadata(owner, owner.generated_secret, "redis"),
-        "data": {"password": base64.b64encode(password.encode()).decode()},
+        "data": {key: base64.b64encode(password.encode()).decode()},
     }
 
 

@@ -246,7 +246,7 @@ async def ensure_password(api: KubeApi, owner: Owner, spec: RedisQueueSpec) -> s
         if spec.auth.existing_secret:
             raise MissingSecret(f"Secret {name!r} named in spec.auth.existingSecret is missing")
         try:
-            live = await api.create(build_secret(owner, generate_password()))
+            live = await api.create(build_secret(owner, spec, generate_password()))
         except ApiError as exc:
             if exc.status in REJECTED:
                 raise ChildRejected(f"Secret/{name}", exc) from exc

@@ -7,6 +7,7 @@ request the operator makes is checked against the ClusterRole it ships with.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -26,7 +27,7 @@ from tests.integration.operator.conftest import (
     fast_config,
     stop_operator,
 )
-from tests.support.processes import RedisServer
+from tests.support.processes import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[3]
 CLUSTER_ROLE = ROOT / "manifests" / "rbac" / "cluster-role.yaml"
@@ -455,5 +456,54 @@ async def test_status_timer_reports_real_depths_and_redis_down(
         status = cluster.queue("jobs")["status"]
         assert "depth" not in status
         assert "queues" not in status
+    finally:
+        redis.kill()
+
+
+async def test_a_secret_key_without_existing_secret_converges(
+    cluster: Cluster, run_operator: RunOperator, tmp_path: Path
+) -> None:
+    """auth.secretKey alone names the key of the generated Secret: the operator writes the
+    password there and reads it back from there, so the pass settles instead of waiting for a
+    key it never wrote; the status refresh logs in to Redis with that password."""
+    port = free_port()
+    await run_operator(fast_config(redis_port=port))
+    await cluster.create_queue("jobs", {"auth": {"secretKey": "token"}})
+
+    body = await eventually(
+        lambda: (
+            (q := cluster.queue("jobs")).get("status", {}).get("observedGeneration") == 1
+            and condition(q, "Degraded")
+            and q
+        ),
+        what="the reconcile pass settled",
+    )
+    degraded, progressing = condition(body, "Degraded"), condition(body, "Progressing")
+    assert degraded is not None
+    assert progressing is not None
+    assert (degraded["status"], degraded["reason"]) == ("False", "Reconciled")
+    assert (progressing["status"], progressing["reason"]) == ("False", "Reconciled")
+    secret = cluster.get("v1", "secrets", "jobs-redis-auth")
+    assert secret is not None
+    assert set(secret["data"]) == {"token"}
+    for api_version, plural, name in [
+        ("apps/v1", "statefulsets", "jobs-redis"),
+        ("apps/v1", "deployments", "jobs-exporter"),
+    ]:
+        child = cluster.get(api_version, plural, name)
+        assert child is not None
+        (container,) = child["spec"]["template"]["spec"]["containers"]
+        refs = [e["valueFrom"]["secretKeyRef"] for e in container["env"] if "valueFrom" in e]
+        assert refs
+        assert all(ref == {"name": "jobs-redis-auth", "key": "token"} for ref in refs), name
+
+    password = base64.b64decode(secret["data"]["token"]).decode()
+    redis = RedisServer(data_dir=tmp_path / "redis", port=port, password=password)
+    await asyncio.to_thread(redis.start)
+    try:
+        await eventually(
+            lambda: (c := condition(cluster.queue("jobs"), "Ready")) and c["status"] == "True",
+            what="Ready=True with the generated password",
+        )
     finally:
         redis.kill()

@@ -52,7 +52,7 @@ def redis_conf(spec: RedisQueueSpec) -> list[str]:
 
 
 def all_children(spec: RedisQueueSpec) -> list[Manifest]:
-    return [*build_children(OWNER, spec, secret_checksum="s"), build_secret(OWNER, "pw")]
+    return [*build_children(OWNER, spec, secret_checksum="s"), build_secret(OWNER, spec, "pw")]
 
 
 def test_default_children_names_follow_the_contract() -> None:
@@ -139,8 +139,21 @@ def test_existing_secret_replaces_the_generated_one() -> None:
 
 
 def test_generated_secret_holds_the_password() -> None:
-    secret = build_secret(OWNER, "hunter2")
+    secret = build_secret(OWNER, spec_of(), "hunter2")
     assert base64.b64decode(secret["data"]["password"]) == b"hunter2"
+
+
+def test_generated_secret_stores_the_password_under_secret_key() -> None:
+    """Without existingSecret, auth.secretKey names the key of the generated Secret: every pod
+    reads the password from the key the Secret has."""
+    spec = spec_of(auth={"secretKey": "token"})
+    secret = build_secret(OWNER, spec, "hunter2")
+    assert secret["data"] == {"token": base64.b64encode(b"hunter2").decode()}
+    assert secret_ref(OWNER, spec) == (secret["metadata"]["name"], "token")
+    for child in (statefulset(spec), build_exporter_deployment(OWNER, spec, secret_checksum="s")):
+        refs = [e["valueFrom"]["secretKeyRef"] for e in container(child)["env"] if "valueFrom" in e]
+        assert refs
+        assert all(ref == {"name": "jobs-redis-auth", "key": "token"} for ref in refs)
 
 
 def test_statefulset_defaults() -> None:

@@ -170,7 +170,7 @@ def test_kustomize_builds_and_every_object_is_valid() -> None:
 )
 def test_every_generated_object_is_valid(raw: dict[str, Any]) -> None:
     spec = parse_spec(OWNER.name, raw)
-    for obj in [*build_children(OWNER, spec, secret_checksum="x"), build_secret(OWNER, "pw")]:
+    for obj in [*build_children(OWNER, spec, secret_checksum="x"), build_secret(OWNER, spec, "pw")]:
         k8s_validate(obj)
 
 
