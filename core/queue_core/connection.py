@@ -12,6 +12,14 @@ once, which is what a bounded pool is for.
 Retries: one immediate retry on ``ConnectionError`` only. That absorbs the stale pooled
 connection that every client sees once after Redis restarts, without multiplying the wait on a
 frozen Redis (timeouts are not retried; callers with a deadline enforce their own).
+
+Protocol: RESP2, chosen explicitly. redis-py 8 defaults to RESP3, and on RESP3 (8.1 on, for
+asyncio) every new connection also sends ``CLIENT MAINT_NOTIFICATIONS ON`` and logs the refusal
+of a Redis that does not know it (7.0) at DEBUG: one log line per connection, forever, in any
+process run with debug logging. Maintenance notifications are RESP3 push messages, so RESP2
+switches them off on every redis-py the package accepts (5.0.1 on, which all speak RESP2 and
+default to it before 8), and responses keep the shapes the library was written for. Redis
+Enterprise's maintenance hand-offs are not something this single-node queue uses.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from queue_core.settings import RedisSettings
 
 MAX_CONNECTIONS = 10
 TIMEOUT_SECONDS = 5.0
+PROTOCOL = 2  # RESP2: no maintenance-notification handshake (see above)
 
 
 def create_client(settings: RedisSettings) -> Redis:
@@ -38,6 +47,7 @@ def create_client(settings: RedisSettings) -> Redis:
         "encoding_errors": "surrogateescape",
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "client_name": "redis-queue-stack",
+        "protocol": PROTOCOL,
     }
     password = settings.password()
     if password is not None:

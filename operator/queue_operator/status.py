@@ -18,6 +18,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import AuthenticationError, RedisError
 
+from queue_core.connection import PROTOCOL
 from queue_core.snapshot import Snapshot, read_snapshot
 from queue_operator.conditions import Condition
 
@@ -94,6 +95,9 @@ async def probe_redis(
         socket_connect_timeout=io_timeout,
         retry=Retry(NoBackoff(), 0),
         single_connection_client=True,
+        # The library's protocol: on RESP3 each read's new connection would try (and, on Redis
+        # 7.0, log the refusal of) CLIENT MAINT_NOTIFICATIONS.
+        protocol=PROTOCOL,
     )
     try:
         async with asyncio.timeout(io_timeout * 2):

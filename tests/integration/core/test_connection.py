@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
+import pytest
 from redis.asyncio import BlockingConnectionPool, Redis
 
-from queue_core.connection import MAX_CONNECTIONS, TIMEOUT_SECONDS
+from queue_core.connection import MAX_CONNECTIONS, TIMEOUT_SECONDS, create_client
 from queue_core.jobs import Job, encode_job
 from queue_core.queue import JobQueue
+from tests.integration.conftest import settings_for
 from tests.support.processes import RedisServer, wait_until
 
 QUEUE = "enhancement:queue"
@@ -66,3 +69,21 @@ async def test_pool_settings_are_the_storys(client: Redis) -> None:
     assert await client.get("missing") is None
     await client.set("k", "é")
     assert await client.get("k") == "é"  # decoded str, not bytes
+
+
+async def test_no_maintenance_notification_handshake_fills_the_debug_log(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """redis-py 7+ sends CLIENT MAINT_NOTIFICATIONS on every new connection (RESP3) and logs the
+    refusal of a Redis that does not know it (7.0) at DEBUG: one line per connection, forever,
+    in a process run with --debug. The library's client never asks."""
+    caplog.set_level(logging.DEBUG)
+    for _ in range(3):
+        client = create_client(settings_for(redis_server))
+        try:
+            await client.lpush(QUEUE, "{}")
+            assert await client.llen(QUEUE) >= 1
+        finally:
+            await client.aclose()
+    assert redis_server.cli("LLEN", QUEUE) == "3"
+    assert not [r for r in caplog.records if "MAINT_NOTIFICATIONS" in r.getMessage()]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 from pathlib import Path
+
+import pytest
 
 from queue_operator.redis_conf import DATA_DIR, render_redis_conf
 from queue_operator.spec import parse_spec
@@ -106,3 +109,15 @@ def test_generated_redis_conf_runs_a_real_redis(tmp_path: Path) -> None:
     finally:
         process.kill()
         process.wait(timeout=10)
+
+
+async def test_status_reads_leave_no_maintenance_notification_noise(
+    redis_server: RedisServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each status read opens a connection; redis-py 7+ would try CLIENT MAINT_NOTIFICATIONS on
+    it and log Redis 7.0's refusal at DEBUG, once per RedisQueue per refresh with --debug."""
+    caplog.set_level(logging.DEBUG)
+    for _ in range(3):
+        report = await probe_redis(LOOPBACK, redis_server.port, None, QUEUES, io_timeout=1.0)
+        assert report.conditions[0].status == "True"
+    assert not [r for r in caplog.records if "MAINT_NOTIFICATIONS" in r.getMessage()]
