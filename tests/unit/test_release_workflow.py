@@ -9,8 +9,8 @@ that could drift from the rest of the repository without anyone noticing until a
   exporter image;
 - its `check` step (run here with bash and the real helm, as on the runner) accepts the tag
   v<Chart.yaml version> and refuses any other tag, and refuses an owner the defaults do not name;
-- the chart goes to the OCI repository the README's install instructions pull from, and the
-  README's `cosign verify` identity matches the identity this workflow signs with;
+- the chart goes to the OCI repository the READMEs' install instructions pull from, and the
+  `cosign verify` identity in docs/release.md matches the identity this workflow signs with;
 - it runs on `v*` tags only, signs what it pushes, and asks for no more than it needs.
 """
 
@@ -31,6 +31,7 @@ from tests.support.helm import CHART, ROOT, TOOLS
 
 WORKFLOW = ROOT / ".github" / "workflows" / "release.yml"
 README = ROOT / "README.md"
+RELEASE_DOC = ROOT / "docs" / "release.md"
 CHART_README = CHART / "README.md"
 OIDC_ISSUER = "https://token.actions.githubusercontent.com"
 EXPRESSION = re.compile(r"\$\{\{\s*(.*?)\s*\}\}")
@@ -305,7 +306,8 @@ def test_chart_is_pushed_where_the_readmes_install_from(published: dict[str, str
     assert 'cosign sign --yes "$chart_ref@$digest"' in script
     assert set(job["needs"]) == {"check", "images"}
     docs = {
-        "README.md": section(README.read_text(), "### Install"),
+        "README.md": section(README.read_text(), "## Install on a cluster"),
+        "docs/release.md": section(RELEASE_DOC.read_text(), "## Install"),
         "charts/redis-queue/README.md": section(CHART_README.read_text(), "## Install"),
     }
     for name, text in docs.items():
@@ -318,7 +320,7 @@ def test_chart_is_pushed_where_the_readmes_install_from(published: dict[str, str
         assert set(re.findall(r"oci://[^\s`'\"]+", text)) == {chart_ref}, name
 
 
-def test_readme_verifies_the_identity_the_workflow_signs_with(published: dict[str, str]) -> None:
+def test_docs_verify_the_identity_the_workflow_signs_with(published: dict[str, str]) -> None:
     version = str(chart_meta()["version"])
     workflow_ref = f"{repository()}/{WORKFLOW.relative_to(ROOT)}@refs/tags/v{version}"
     context = {"github.server_url": "https://github.com", "github.workflow_ref": workflow_ref}
@@ -331,7 +333,7 @@ def test_readme_verifies_the_identity_the_workflow_signs_with(published: dict[st
     }
     assert len(identities) == 1
     (identity,) = identities
-    text = section(README.read_text(), "### Install")
+    text = section(RELEASE_DOC.read_text(), "## Verify the signatures")
     verifies = [c for c in commands(text) if c.startswith("cosign verify ")]
     refs = {image["ref"].rsplit(":", 1)[0] for image in pushed_images(published).values()}
     refs.add(f"{chart_repository(published).removeprefix('oci://')}/{chart_meta()['name']}")
@@ -343,7 +345,7 @@ def test_readme_verifies_the_identity_the_workflow_signs_with(published: dict[st
         assert not re.search(regexp.group(1), identity.replace(repository(), "someone/fork"))
         assert f"--certificate-oidc-issuer {OIDC_ISSUER}" in command
         verified.add(command.split()[2].rsplit(":", 1)[0])
-    assert verified == refs, "the README should show how to verify every published artifact"
+    assert verified == refs, "docs/release.md should show how to verify every published artifact"
 
 
 # --------------------------------------------------------------------------- triggers, permissions
