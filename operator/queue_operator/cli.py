@@ -1,7 +1,7 @@
 """``queue-operator``: run the Kopf operator with this package's handlers.
 
 It is ``kopf run`` with the choices this operator needs made for it: handlers come from
-:func:`queue_operator.handlers.register` (no module path to get wrong), the operator runs
+:func:`queue_operator.registration.register` (no module path to get wrong), the operator runs
 standalone (one replica with ``strategy: Recreate``, so no peering CRD is needed), and the
 namespace scope must be explicit: ``-n NAME`` (repeatable) or ``-A``.
 """
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import kopf
 
 from queue_operator.config import OperatorConfig
-from queue_operator.handlers import register
+from queue_operator.registration import register
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:

@@ -16,9 +16,9 @@ import yaml
 from kopf.testing import KopfRunner
 
 from queue_operator.config import OperatorConfig
-from queue_operator.handlers import register
 from queue_operator.kube import object_path
 from queue_operator.naming import API_VERSION, GROUP, PLURAL, VERSION
+from queue_operator.registration import register
 from tests.support.kmock_k8s import KubernetesApiEmulator
 from tests.support.kube import condition as condition  # re-exported for the tests here
 

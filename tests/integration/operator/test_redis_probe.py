@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from queue_operator.redis_conf import DATA_DIR, render_redis_conf
+from queue_operator.redis_probe import probe_redis
 from queue_operator.spec import parse_spec
-from queue_operator.status import probe_redis
 from tests.support.processes import LOOPBACK, RedisServer, free_port, wait_until
 
 QUEUES = ["enhancement:queue", "enhancement:dlq"]

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from queue_core.snapshot import PersistenceState, QueueState, Snapshot
 from queue_operator.conditions import Condition, merge_conditions
-from queue_operator.status import report_from_snapshot, report_unreachable
+from queue_operator.redis_probe import report_from_snapshot, report_unreachable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 2, tzinfo=UTC)

@@ -1,9 +1,10 @@
 """Writing the RedisQueue's status: the one place that patches the status subresource.
 
-Three writers share it (the change handlers, and the sweeper's drift repair and status
-refresh), each owning some conditions. A merge patch replaces the conditions list as a whole, so
-each write merges into the freshest status read just before, under the per-object lock the
-writers hold.
+Three writers share it (the change handlers in :mod:`queue_operator.on_change`, and the
+sweeper's drift repair and status refresh in :mod:`queue_operator.periodic`), each owning some
+conditions. A merge patch replaces the conditions list as a whole, so each write merges into
+the freshest status read just before, under the per-object lock the writers hold
+(:class:`queue_operator.context.Locks`).
 """
 
 from __future__ import annotations

@@ -1,4 +1,7 @@
-"""What the sweeper's status refresh reports: queue depths and AOF state read from Redis.
+"""Reading one RedisQueue's Redis into a :class:`StatusReport`: queue depths and AOF state.
+
+What the periodic status refresh (:mod:`queue_operator.periodic`) writes; nothing here talks to
+Kubernetes.
 
 The read is :func:`queue_core.snapshot.read_snapshot`, the same one the exporter uses, so
 ``kubectl get rqueue`` and the ``redis_queue_depth`` metric agree. Redis being unreachable is a
