@@ -35,13 +35,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench import client, procstat, report, workload  # noqa: E402
 from tests.support.processes import (  # noqa: E402
     ExporterProcess,
     RedisExporterProcess,
     RedisServer,
 )
-
-from bench import client, procstat, report, workload  # noqa: E402
 
 RESULTS_DIR = ROOT / "bench" / "results"
 

@@ -30,7 +30,7 @@ from queue_operator.builders import (
 )
 from queue_operator.kube import ApiError, KubeApi
 from queue_operator.naming import APPLIED_HASH, Owner
-from queue_operator.spec import RedisQueueSpec, parse_quantity, same_quantity
+from queue_operator.spec import Quantity, RedisQueueSpec, same_quantity
 
 # Maps whose values are resource quantities (container resources, the claim's storage request).
 QUANTITY_MAPS = frozenset({"limits", "requests"})
@@ -199,7 +199,8 @@ def storage_refusal(
         return None  # no StatefulSet yet, or no "data" template (immutable_refusal says so)
     live_size = str(claim.get("resources", {}).get("requests", {}).get("storage", "0"))
     wanted = spec.persistence
-    if parse_quantity(wanted.size) < parse_quantity(live_size):
+    live_amount = Quantity(live_size).amount
+    if wanted.size.amount < live_amount:
         return RefusedChange(
             "StorageShrinkRefused",
             f"persistence.size {wanted.size} is smaller than the existing volume ({live_size}); "
@@ -207,9 +208,7 @@ def storage_refusal(
             f"{live_size} or larger.",
         )
     live_class = str(claim.get("storageClassName", ""))
-    if parse_quantity(wanted.size) > parse_quantity(live_size) or (
-        wanted.storage_class_name != live_class
-    ):
+    if wanted.size.amount > live_amount or (wanted.storage_class_name != live_class):
         return RefusedChange(
             "StorageChangeRefused",
             f"the StatefulSet's volume template ({live_size}, class {live_class or 'default'!r}) "

@@ -89,9 +89,10 @@ class Helm:
         release: str = RELEASE,
         namespace: str = NAMESPACE,
         work_dir: Path | None = None,
+        chart: Path = CHART,
     ) -> list[Manifest]:
         """Render the chart and return every object (hooks included), in output order."""
-        args = ["template", release, str(CHART), "--namespace", namespace]
+        args = ["template", release, str(chart), "--namespace", namespace]
         if include_crds:
             args.append("--include-crds")
         for path in values_files:

@@ -64,7 +64,7 @@ app.kubernetes.io/component: operator
 
 {{/* The RedisQueue's name (X); its children are X-redis, X-exporter, ... (docs/CONTRACTS.md). */}}
 {{- define "redis-queue.queueName" -}}
-{{- default (include "redis-queue.fullname" . | trunc 46 | trimSuffix "-") .Values.redisQueue.name -}}
+{{- default (include "redis-queue.fullname" . | trunc (include "redis-queue.maxNameLength" . | int) | trimSuffix "-") .Values.redisQueue.name -}}
 {{- end -}}
 
 {{- define "redis-queue.redisService" -}}
@@ -161,36 +161,63 @@ redis_queue:desired_workers
 {{- $e -}}
 {{- end -}}
 
-{{/* Fail early on values the schema cannot express (relations between keys). */}}
+{{/*
+Refuse the values with message "." (it names the values and the fix). `helm lint` turns `fail`
+into an INFO log line and renders on, exit status 0 (helm/helm#8973, on purpose), so values that
+`helm template` and `helm install` refuse would lint clean. The `include` after `fail` runs only
+under lint: a template named by the message cannot exist, so lint reports an [ERROR] carrying it.
+*/}}
+{{- define "redis-queue.refuse" -}}
+{{- fail . -}}
+{{- include (printf "refused values: %s" .) dict -}}
+{{- end -}}
+
+{{/*
+A Prometheus duration ("1m30s", "1d", "500ms"; values.schema.json checks the format) in
+milliseconds, so two can be compared.
+*/}}
+{{- define "redis-queue.durationMs" -}}
+{{- $unit := dict "y" 31536000000 "w" 604800000 "d" 86400000 "h" 3600000 "m" 60000 "s" 1000 "ms" 1 -}}
+{{- $ms := 0 -}}
+{{- range regexFindAll "[0-9]+(ms|[ywdhms])" . -1 -}}
+{{- $ms = add $ms (mul (regexFind "^[0-9]+" . | int64) (get $unit (regexFind "[a-z]+$" .))) -}}
+{{- end -}}
+{{- $ms -}}
+{{- end -}}
+
+{{/* Refuse values the schema cannot express (relations between keys). */}}
 {{- define "redis-queue.validate" -}}
 {{- $a := .Values.autoscaling -}}
 {{- $x := include "redis-queue.queueName" . -}}
 {{- if and .Values.redisQueue.create (not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $x)) -}}
-{{- fail (printf "redisQueue.name: the RedisQueue name %q (derived from the release name) must start with a lowercase letter, as the CRD requires (DNS-1035 label); set redisQueue.name or fullnameOverride" $x) -}}
+{{- include "redis-queue.refuse" (printf "redisQueue.name: the RedisQueue name %q (derived from the release name) must start with a lowercase letter, as the CRD requires (DNS-1035 label); set redisQueue.name or fullnameOverride" $x) -}}
 {{- end -}}
 {{- if ne $a.engine "none" -}}
-{{- if not $a.scaleTargetRef.name -}}
-{{- fail "autoscaling.scaleTargetRef.name is required when autoscaling.engine is not none" -}}
-{{- end -}}
 {{- if not (has $a.queue .Values.redisQueue.queues) -}}
-{{- fail (printf "autoscaling.queue %q must be one of redisQueue.queues %v" $a.queue .Values.redisQueue.queues) -}}
+{{- include "redis-queue.refuse" (printf "autoscaling.queue %q must be one of redisQueue.queues %v" $a.queue .Values.redisQueue.queues) -}}
 {{- end -}}
 {{- if ge (int $a.thresholds.scaleDownPerWorker) (int $a.thresholds.scaleUpPerWorker) -}}
-{{- fail "autoscaling.thresholds.scaleDownPerWorker must be lower than autoscaling.thresholds.scaleUpPerWorker (the hold band lies between them)" -}}
+{{- include "redis-queue.refuse" "autoscaling.thresholds.scaleDownPerWorker must be lower than autoscaling.thresholds.scaleUpPerWorker (the hold band lies between them)" -}}
 {{- end -}}
 {{- $u := int $a.thresholds.scaleUpPerWorker -}}
 {{- $l := int $a.thresholds.scaleDownPerWorker -}}
 {{- if and (eq $a.engine "keda") (eq $a.mode "band") $a.keda.redisTrigger.enabled (lt $u (sub (mul 2 $l) 1)) -}}
-{{- fail (printf "autoscaling.keda.redisTrigger.enabled needs autoscaling.thresholds.scaleUpPerWorker >= 2 x autoscaling.thresholds.scaleDownPerWorker - 1 (here %d < %d): below that the redis trigger's ceil(depth / %d) outvotes the band's floor(depth / %d) and blocks scale-down (depth %d at 2 workers: redis wants 2, the band 1). Raise scaleUpPerWorker, lower scaleDownPerWorker, or set autoscaling.keda.redisTrigger.enabled=false" $u (sub (mul 2 $l) 1) $u $l (add $u 1)) -}}
+{{- include "redis-queue.refuse" (printf "autoscaling.keda.redisTrigger.enabled needs autoscaling.thresholds.scaleUpPerWorker >= 2 x autoscaling.thresholds.scaleDownPerWorker - 1 (here %d < %d): below that the redis trigger's ceil(depth / %d) outvotes the band's floor(depth / %d) and blocks scale-down (depth %d at 2 workers: redis wants 2, the band 1). Raise scaleUpPerWorker, lower scaleDownPerWorker, or set autoscaling.keda.redisTrigger.enabled=false" $u (sub (mul 2 $l) 1) $u $l (add $u 1)) -}}
 {{- end -}}
 {{- if gt (int $a.minReplicas) (int $a.maxReplicas) -}}
-{{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
+{{- include "redis-queue.refuse" "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
 {{- end -}}
 {{- if not (regexMatch "^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$" (include "redis-queue.queueLabelValue" .)) -}}
-{{- fail (printf "autoscaling.queue %q gives no valid label value; set autoscaling.queueLabelValue" $a.queue) -}}
+{{- include "redis-queue.refuse" (printf "autoscaling.queue %q gives no valid label value; set autoscaling.queueLabelValue" $a.queue) -}}
 {{- end -}}
 {{- if not .Values.redisQueue.exporter.enabled -}}
-{{- fail "autoscaling needs redisQueue.exporter.enabled: the signal is the exporter's redis_queue_depth" -}}
+{{- include "redis-queue.refuse" "autoscaling needs redisQueue.exporter.enabled: the signal is the exporter's redis_queue_depth" -}}
+{{- end -}}
+{{- end -}}
+{{- $sm := .Values.monitoring.serviceMonitor -}}
+{{- if and .Values.redisQueue.exporter.enabled (or $sm.enabled .Values.monitoring.rulesConfigMap.enabled) -}}
+{{- if lt (include "redis-queue.durationMs" $sm.interval | int64) (include "redis-queue.durationMs" $sm.scrapeTimeout | int64) -}}
+{{- include "redis-queue.refuse" (printf "monitoring.serviceMonitor.interval %s is shorter than monitoring.serviceMonitor.scrapeTimeout %s: Prometheus refuses a scrape that may outlast its interval. Raise interval to at least %s or lower scrapeTimeout to at most %s" $sm.interval $sm.scrapeTimeout $sm.scrapeTimeout $sm.interval) -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}

@@ -21,8 +21,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from bench import procstat
 
+from bench import procstat
 from tests.support.processes import (
     LOOPBACK,
     free_port,

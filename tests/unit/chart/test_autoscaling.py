@@ -1,6 +1,6 @@
-"""What must agree between the HPA, the adapter rule, the recording rule, the ScaledObject and
-the plain examples in manifests/autoscaling/ (rendered, not run: the numbers are traced on a
-real Prometheus in tests/integration/chart/test_autoscaling_signal.py)."""
+"""What must agree between the HPA, the adapter rule, the recording rule and the ScaledObject
+(manifests/autoscaling/ is generated from them). Rendered, not run: the numbers are traced on a
+real Prometheus in tests/integration/chart/test_autoscaling_signal.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ import pytest
 import yaml
 
 from tests.support.helm import CHART, NAMESPACE, Helm, find, rule_groups
-from tests.unit.chart.examples import EXAMPLES, render_examples
 from tests.unit.chart.k8s_labels import selector_errors
 
 
@@ -21,15 +20,6 @@ def _record(manifests: list[dict[str, Any]]) -> dict[str, Any]:
     ]
     (rule,) = rules
     return rule
-
-
-def test_examples_in_manifests_match_the_chart(helm: Helm) -> None:
-    for name, text in render_examples(helm).items():
-        path = EXAMPLES / name
-        assert path.exists(), f"missing {path}: python -m tests.unit.chart.examples"
-        assert list(yaml.safe_load_all(path.read_text())) == list(yaml.safe_load_all(text)), (
-            f"{path} differs from the chart: python -m tests.unit.chart.examples"
-        )
 
 
 def test_adapter_engine_pieces_fit_together(helm: Helm) -> None:

@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.support.helm import CHART, CI_VALUES, NAMESPACE, ROOT, Helm, find, kinds, rule_groups
+from tests.support.helm import CHART, CI_VALUES, NAMESPACE, Helm, find, kinds, rule_groups
 from tests.unit.chart.k8s_labels import label_value_errors, manifest_label_errors, selectors_in
 from tests.unit.chart.schemas import all_schemas, custom_resource_errors
 
@@ -99,18 +99,6 @@ def test_label_rules() -> None:
     assert not label_value_errors("")
 
 
-def test_chart_crd_is_identical_to_manifests() -> None:
-    """One source of truth: crds/ is a byte copy of manifests/crds/ (cp to update)."""
-    ours = sorted(p.name for p in (CHART / "crds").glob("*.yaml"))
-    theirs = sorted(p.name for p in (ROOT / "manifests" / "crds").glob("*.yaml"))
-    assert ours == theirs
-    assert ours
-    for name in ours:
-        assert (CHART / "crds" / name).read_bytes() == (
-            ROOT / "manifests" / "crds" / name
-        ).read_bytes(), f"charts/redis-queue/crds/{name} differs: cp manifests/crds/{name}"
-
-
 def _rule_set(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
     return {
         (group, resource, verb)
@@ -122,13 +110,16 @@ def _rule_set(rules: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
 
 
 @pytest.mark.parametrize("cluster_wide", [False, True])
-def test_operator_rbac_matches_manifests(helm: Helm, cluster_wide: bool) -> None:
+def test_operator_rbac_is_the_same_rules_in_either_scope(helm: Helm, cluster_wide: bool) -> None:
+    """-n NAME gets a Role, -A a ClusterRole: the same verbs either way (one _rbac.tpl)."""
     manifests = helm.template(values={"operator": {"clusterWide": cluster_wide}})
     kind = "ClusterRole" if cluster_wide else "Role"
     role = find(manifests, kind)
     binding = find(manifests, f"{kind}Binding")
-    upstream = yaml.safe_load((ROOT / "manifests" / "rbac" / "cluster-role.yaml").read_text())
-    assert _rule_set(role["rules"]) == _rule_set(upstream["rules"])
+    other = helm.template(values={"operator": {"clusterWide": not cluster_wide}})
+    other_role = find(other, "Role" if cluster_wide else "ClusterRole")
+    assert _rule_set(role["rules"]) == _rule_set(other_role["rules"])
+    assert ("queues.ai-agents.io", "redisqueues/status", "patch") in _rule_set(role["rules"])
     account = find(manifests, "ServiceAccount")
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": NAMESPACE}
@@ -171,7 +162,11 @@ def test_redisqueue_from_values(helm: Helm) -> None:
         "storageClassName": "fast-ssd",
         "keepOnDelete": False,
     }
-    assert spec["memory"] == {"maxmemory": "2gb", "maxmemoryPolicy": "noeviction"}
+    assert spec["memory"] == {
+        "maxmemory": "2gb",
+        "maxmemoryPolicy": "noeviction",
+        "allowEviction": False,
+    }
     assert spec["resources"]["limits"] == {"memory": "3Gi"}
     assert spec["scheduling"]["nodeSelector"] == {"node.kubernetes.io/pool": "stateful"}
     assert spec["scheduling"]["priorityClassName"] == "high-priority"

@@ -111,7 +111,7 @@ def test_redis_conf_follows_persistence_and_memory() -> None:
     lines = redis_conf(
         spec_of(
             persistence={"appendfsync": "always"},
-            memory={"maxmemory": "512mb", "maxmemoryPolicy": "volatile-lru"},
+            memory={"maxmemory": "512mb", "maxmemoryPolicy": "volatile-lru", "allowEviction": True},
         )
     )
     assert "appendfsync always" in lines

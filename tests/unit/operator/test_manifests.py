@@ -18,7 +18,6 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from queue_core.settings import DEFAULT_QUEUES, QUEUE_NAME
 from queue_operator.builders import build_children, build_secret
 from queue_operator.naming import Owner
 from queue_operator.spec import RedisQueueSpec, parse_spec
@@ -245,18 +244,6 @@ def test_crd_defaults_match_the_operator_model() -> None:
     defaulted = apply_defaults(spec_schema(), {})
     model = RedisQueueSpec().model_dump(by_alias=True, mode="json")
     assert defaulted == model
-
-
-def test_crd_queues_follow_the_exporters_rules() -> None:
-    """A queue the CRD accepts is one the exporter (AI_AGENTS_QUEUES) accepts, and the default
-    queues are the exporter's: the CRD, the operator's model and the exporter share them."""
-    queues = spec_schema()["properties"]["queues"]
-    assert queues["items"]["pattern"] == QUEUE_NAME.pattern
-    assert queues["default"] == list(DEFAULT_QUEUES)
-    assert RedisQueueSpec().queues == list(DEFAULT_QUEUES)
-    assert RedisQueueSpec.model_json_schema()["properties"]["queues"]["items"]["pattern"] == (
-        QUEUE_NAME.pattern
-    )
 
 
 @pytest.mark.parametrize("raw", REFUSED, ids=lambda raw: str(raw))

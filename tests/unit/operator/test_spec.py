@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from queue_operator.spec import RedisQueueSpec, parse_quantity, parse_spec, same_quantity
+from queue_operator.spec import Quantity, RedisQueueSpec, parse_spec, same_quantity
 
 
 def test_defaults_follow_the_contract() -> None:
@@ -32,7 +32,7 @@ def test_camel_case_fields_are_read() -> None:
         {
             "imagePullPolicy": "Always",
             "persistence": {"storageClassName": "fast", "keepOnDelete": False},
-            "memory": {"maxmemory": "2gb", "maxmemoryPolicy": "allkeys-lru"},
+            "memory": {"maxmemory": "2gb", "maxmemoryPolicy": "allkeys-lru", "allowEviction": True},
             "auth": {"existingSecret": "my-secret", "secretKey": "redis-password"},
             "scheduling": {"priorityClassName": "high", "nodeSelector": {"disk": "ssd"}},
             "podDisruptionBudget": {"enabled": False},
@@ -56,6 +56,9 @@ INVALID: list[tuple[str, dict[str, Any]]] = [
     ("size", {"persistence": {"size": "-1Gi"}}),
     ("maxmemory", {"memory": {"maxmemory": "2 GB"}}),
     ("maxmemory_policy", {"memory": {"maxmemoryPolicy": "lru"}}),
+    # A policy that deletes keys (jobs, for allkeys-*) only with the named opt-in.
+    ("allowEviction", {"memory": {"maxmemoryPolicy": "allkeys-lru"}}),
+    ("allowEviction", {"memory": {"maxmemoryPolicy": "volatile-ttl", "allowEviction": False}}),
     ("queues", {"queues": []}),
     ("queues", {"queues": ["has space"]}),
     ("queues", {"queues": ["a", "a"]}),
@@ -99,7 +102,7 @@ def test_longest_allowed_name() -> None:
     ],
 )
 def test_quantities_compare_by_value(text: str, value: Decimal) -> None:
-    assert parse_quantity(text) == value
+    assert Quantity(text).amount == value
 
 
 @pytest.mark.parametrize(
@@ -128,6 +131,21 @@ def test_tolerations_the_api_server_accepts_pass() -> None:
             }
         },
     )
+
+
+def test_an_evicting_policy_is_accepted_with_the_opt_in() -> None:
+    spec = parse_spec("jobs", {"memory": {"maxmemoryPolicy": "allkeys-lru", "allowEviction": True}})
+    assert spec.memory.maxmemory_policy == "allkeys-lru"
+
+
+def test_quantities_are_parsed_once_and_keep_their_spelling() -> None:
+    spec = parse_spec(
+        "jobs", {"persistence": {"size": "1024Mi"}, "resources": {"limits": {"cpu": 2}}}
+    )
+    assert spec.persistence.size == "1024Mi"
+    assert spec.persistence.size.amount == Quantity("1Gi").amount
+    assert spec.resources.as_manifest() == {"limits": {"cpu": "2"}}
+    assert spec.model_dump(by_alias=True, mode="json")["persistence"]["size"] == "1024Mi"
 
 
 def test_spec_is_immutable() -> None:
