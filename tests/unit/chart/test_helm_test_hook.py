@@ -22,7 +22,7 @@ import pytest
 
 from queue_core.settings import env_name
 from queue_exporter.selftest import SelftestSettings
-from queue_operator.builders import build_children
+from queue_operator.builders import build_children, build_secret
 from queue_operator.naming import EXPORTER_PORT, REDIS_PORT, Owner
 from queue_operator.spec import parse_spec
 from tests.support.helm import CHART, NAMESPACE, ROOT, Helm, find
@@ -342,3 +342,19 @@ def test_hook_values_are_documented_in_the_readme() -> None:
     assert "## helm test" in readme
     assert "python -m queue_exporter.selftest" in readme
     assert "wget" not in (CHART / "templates" / "tests" / "test-queue.yaml").read_text()
+
+
+def test_hook_reads_the_generated_secret_under_the_key_the_operator_writes(
+    helm: Helm, tmp_path: Path
+) -> None:
+    """auth.secretKey without existingSecret: the operator stores the password under that key
+    in its generated Secret, so the hook must read it there too."""
+    manifests = helm.template(
+        values={"redisQueue": {"auth": {"secretKey": "token"}}}, work_dir=tmp_path
+    )
+    owner = owner_of(manifests)
+    spec = parse_spec(owner.name, find(manifests, "RedisQueue")["spec"])
+    written = build_secret(owner, spec, "pw")
+    ref = container_env(hook(manifests))["AI_AGENTS_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": written["metadata"]["name"], "key": "token"}
+    assert set(written["data"]) == {ref["key"]}
