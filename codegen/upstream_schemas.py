@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from tests.localcluster.stack import KEDA, PROMETHEUS_OPERATOR, upstream
 
 from codegen.text import ordered_schema, yaml_text
+from tests.localcluster.stack import KEDA, PROMETHEUS_OPERATOR, upstream
 
 VENDORED_DIR = Path("tests/schemas")
 
