@@ -28,10 +28,11 @@ and the time. In the reliable path the move is one MULTI/EXEC (push to the DLQ +
 processing), so a crash cannot lose the payload; in plain ``pop`` the payload was already
 removed by ``BRPOP``, consistent with that path's at-most-once contract.
 
-Dead-letter lists (names ending in ``:dlq``) hold envelopes, not jobs, so :meth:`JobQueue.pop`
-and :meth:`JobQueue.consumer` refuse them (:class:`DeadLetterListError`): decoding an envelope
-as a job fails, and consuming it would move every dead letter into ``<name>:dlq`` wrapped once
-more. Read them with :meth:`JobQueue.peek` or ``redis-cli LRANGE``.
+Dead-letter lists (names ending in ``:dlq``) hold envelopes (:class:`DeadLetter`), not jobs,
+so :meth:`JobQueue.pop` and :meth:`JobQueue.consumer` refuse them (:class:`DeadLetterListError`):
+decoding an envelope as a job fails, and consuming it would move every dead letter into
+``<name>:dlq`` wrapped once more. Read them with :meth:`JobQueue.peek`, which decodes the
+envelopes of a dead-letter list, or ``redis-cli LRANGE``.
 
 Redis connection and timeout errors are logged with the operation and queue as fields and
 re-raised as :class:`QueueUnavailableError`, so callers handle one exception type. A key that
@@ -45,7 +46,7 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -55,7 +56,16 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from queue_core.connection import TIMEOUT_SECONDS
-from queue_core.jobs import Job, Undecodable, dead_letter_entry, decode_job, encode_job, utc_now
+from queue_core.jobs import (
+    DeadLetter,
+    Job,
+    Undecodable,
+    dead_letter_entry,
+    decode_dead_letter,
+    decode_job,
+    encode_job,
+    utc_now,
+)
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +116,20 @@ def dead_letter_name(queue: str) -> str:
     return f"{base}:dlq"
 
 
+def source_queues(dead_letter: str) -> tuple[str, ...]:
+    """The queues whose bad payloads :func:`dead_letter_name` sends to ``dead_letter``.
+
+    ``enhancement:dlq`` -> ``("enhancement:queue", "enhancement")``: the inverse is not unique,
+    so a person pointed at the source queue is shown both, the story's form first.
+    """
+    base = dead_letter.removesuffix(DEAD_LETTER_SUFFIX)
+    return tuple(
+        name
+        for name in (f"{base}:queue", base)
+        if name and not is_dead_letter_list(name) and dead_letter_name(name) == dead_letter
+    )
+
+
 def _check_block(block_seconds: float) -> None:
     # A block longer than the socket timeout would be cut by the client as a TimeoutError;
     # 0 (block forever) would hang past every deadline in this project.
@@ -136,6 +160,14 @@ def _redis_errors(op: str, queue: str) -> Iterator[None]:
             raise
         log.error("queue key is not a list", extra={"op": op, "queue": queue, "error": "WRONGTYPE"})
         raise QueueKeyTypeError(queue) from error
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLettered:
+    """A payload that was not a job, now in the dead-letter list ``to``."""
+
+    entry: Undecodable
+    to: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,32 +204,48 @@ class JobQueue:
 
         Undecodable payloads met on the way are dead-lettered and skipped.
         """
+        while True:
+            taken = await self.pop_entry(block_seconds)
+            if not isinstance(taken, DeadLettered):
+                return taken
+
+    async def pop_entry(self, block_seconds: float = 1.0) -> Job | DeadLettered | None:
+        """Take the next entry (at-most-once): a job, or the dead-lettering of one that is not.
+
+        For callers that must tell a person what happened (``queuectl pop``) rather than
+        quietly move on to the next job as :meth:`pop` does.
+        """
         self._refuse_dead_letter_list("pop")
         _check_block(block_seconds)
-        while True:
-            with _redis_errors("pop", self.name):
-                reply = await self.client.brpop([self.name], timeout=block_seconds)
-            if reply is None:
-                return None
-            decoded = decode_job(_text(reply[1]))
-            if isinstance(decoded, Job):
-                return decoded
-            await self._dead_letter(decoded)
+        with _redis_errors("pop", self.name):
+            reply = await self.client.brpop([self.name], timeout=block_seconds)
+        if reply is None:
+            return None
+        decoded = decode_job(_text(reply[1]))
+        if isinstance(decoded, Job):
+            return decoded
+        return await self._dead_letter(decoded)
 
-    async def peek(self, count: int = 10) -> list[Job | Undecodable]:
-        """The next ``count`` jobs without removing them, next-to-be-processed first."""
+    async def peek(self, count: int = 10) -> list[Job | DeadLetter | Undecodable]:
+        """The next ``count`` entries without removing them, next-to-be-processed first.
+
+        Jobs for a queue; for a dead-letter list its envelopes, which are not jobs.
+        """
         if count < 1:
             return []
+        decode: Callable[[str], Job | DeadLetter | Undecodable] = (
+            decode_dead_letter if is_dead_letter_list(self.name) else decode_job
+        )
         with _redis_errors("peek", self.name):
             raws = await self.client.lrange(self.name, -count, -1)
-        return [decode_job(_text(raw)) for raw in reversed(raws)]
+        return [decode(_text(raw)) for raw in reversed(raws)]
 
     async def depth(self) -> int:
         """Jobs waiting (LLEN); jobs held by reliable consumers are not counted."""
         with _redis_errors("depth", self.name):
             return await self.client.llen(self.name)
 
-    async def _dead_letter(self, bad: Undecodable, processing: str | None = None) -> None:
+    async def _dead_letter(self, bad: Undecodable, processing: str | None = None) -> DeadLettered:
         """Store ``bad`` in the dead-letter list, removing it from ``processing`` atomically."""
         entry = dead_letter_entry(bad.raw, bad.reason, self.name, utc_now())
         with _redis_errors("dead_letter", self.dead_letter):
@@ -210,6 +258,7 @@ class JobQueue:
             "undecodable payload moved to the dead-letter list",
             extra={"queue": self.name, "dead_letter": self.dead_letter, "reason": bad.reason},
         )
+        return DeadLettered(bad, self.dead_letter)
 
     def consumer(
         self, worker_id: str | None = None, lease_seconds: float = 30.0

@@ -1,17 +1,21 @@
 """``queuectl``: the queue library from a shell, with JSON on stdout for scripts and ``jq``.
 
     queuectl push '{"tenant_id": "t1", "ticket_id": "TKT-1", "description": "slow server"}'
-    queuectl push < jobs.jsonl          # one JSON object per line
+    queuectl push - < jobs.jsonl        # one JSON object per line
     queuectl pop --block-seconds 2
     queuectl peek --count 5             # next to be processed first
+    queuectl peek --queue enhancement:dlq   # dead letters: payload, reason, source, when
     queuectl depth                      # every configured queue
     queuectl stats                      # depths, oldest-job ages, AOF state, ping
 
 It reads the same ``AI_AGENTS_*`` settings (and flags) as the exporter, so pointing both at a
-Redis is one environment. ``--queue`` defaults to the first configured queue for ``push``,
-``pop`` and ``peek``; ``depth`` and ``stats`` read every configured queue unless it is given.
-Exit codes: 0 ok, 1 Redis unavailable, 2 invalid configuration or input. Logs go to stderr as
-JSON.
+Redis is one environment; the setting flags work before or after the subcommand. ``--queue``
+defaults to the first configured queue for ``push``, ``pop`` and ``peek``; ``depth`` and
+``stats`` read every configured queue unless it is given.
+
+Exit codes: 0 ok, 1 Redis unavailable, 2 invalid configuration or input, 3 ``pop`` met an entry
+that is not a job and moved it to the dead-letter list instead of returning a job (stdout says
+where and why; pop again for the next job). Logs go to stderr as JSON.
 """
 
 from __future__ import annotations
@@ -21,27 +25,55 @@ import asyncio
 import json
 import math
 import sys
-from collections.abc import Iterable, Sequence
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from redis.exceptions import RedisError, ResponseError
 
 from queue_core.connection import TIMEOUT_SECONDS, create_client
-from queue_core.jobs import Job, Undecodable, decode_job
+from queue_core.jobs import DeadLetter, Job, Undecodable, decode_job, iso_utc
 from queue_core.logs import configure_logging
-from queue_core.queue import JobQueue, QueueKeyTypeError, QueueUnavailableError
-from queue_core.settings import ConfigError, RedisSettings, add_setting_flags, load_settings
+from queue_core.queue import (
+    DeadLettered,
+    JobQueue,
+    QueueKeyTypeError,
+    QueueUnavailableError,
+    is_dead_letter_list,
+    source_queues,
+)
+from queue_core.settings import (
+    QUEUE_NAME,
+    QUEUE_NAME_RULE,
+    ConfigError,
+    RedisSettings,
+    add_setting_flags,
+    add_version_flag,
+    flag_name,
+    load_settings,
+)
 from queue_core.snapshot import Snapshot, job_age_seconds, read_snapshot
+
+EXIT_DEAD_LETTERED = 3
+PEEK_MAX = 1000  # LRANGE of more is a dump, not a peek: redis-cli LRANGE is there for that
+REQUIRED_FIELDS = tuple(name for name, field in Job.model_fields.items() if field.is_required())
 
 
 class InputError(Exception):
     """A job given on the command line or stdin is not a valid job."""
 
 
-def job_json(item: Job | Undecodable) -> dict[str, Any]:
+def entry_json(item: Job | DeadLetter | Undecodable) -> dict[str, Any]:
     if isinstance(item, Undecodable):
         return {"undecodable": item.raw, "reason": item.reason}
+    if isinstance(item, DeadLetter):
+        return {
+            "payload": item.payload,
+            "reason": item.reason,
+            "source_queue": item.queue,
+            "dead_lettered_at": iso_utc(item.timestamp),
+        }
     return item.model_dump(mode="json")
 
 
@@ -56,21 +88,37 @@ def parse_jobs(texts: Iterable[str]) -> list[Job]:
     return jobs
 
 
-async def run(settings: RedisSettings, args: argparse.Namespace) -> Any:
+def job_texts(arguments: Sequence[str]) -> Iterator[str]:
+    """The arguments, with ``-`` standing for the non-blank lines of stdin."""
+    for argument in arguments:
+        if argument != "-":
+            yield argument
+            continue
+        if sys.stdin.isatty():
+            print(
+                "queuectl: reading jobs from stdin, one JSON object per line; end with Ctrl-D",
+                file=sys.stderr,
+                flush=True,
+            )
+        yield from (line for line in sys.stdin if line.strip())
+
+
+async def run(settings: RedisSettings, args: argparse.Namespace, jobs: list[Job]) -> Any:
     client = create_client(settings)
     try:
         queue = JobQueue(client, args.queue or settings.queues[0])
         if args.command == "push":
-            lines = args.jobs or [line for line in sys.stdin if line.strip()]
-            jobs = parse_jobs(lines)
             depth = await queue.push_many(jobs)
             return {"queue": queue.name, "pushed": [j.job_id for j in jobs], "depth": depth}
         if args.command == "pop":
-            job = await queue.pop(args.block_seconds)
-            return {"queue": queue.name, "job": None if job is None else job_json(job)}
+            taken = await queue.pop_entry(args.block_seconds)
+            if isinstance(taken, DeadLettered):
+                return {"queue": queue.name, "job": None, "dead_lettered": dead_lettered(taken)}
+            return {"queue": queue.name, "job": None if taken is None else entry_json(taken)}
         if args.command == "peek":
-            jobs_ = await queue.peek(args.count)
-            return {"queue": queue.name, "jobs": [job_json(j) for j in jobs_]}
+            entries = [entry_json(e) for e in await queue.peek(args.count)]
+            key = "dead_letters" if is_dead_letter_list(queue.name) else "jobs"
+            return {"queue": queue.name, key: entries}
         names = [args.queue] if args.queue else list(settings.queues)
         snapshot = await read_snapshot(client, names)
         if args.command == "depth":
@@ -78,6 +126,10 @@ async def run(settings: RedisSettings, args: argparse.Namespace) -> Any:
         return stats_json(snapshot)
     finally:
         await client.aclose()
+
+
+def dead_lettered(moved: DeadLettered) -> dict[str, str]:
+    return {"to": moved.to, "payload": moved.entry.raw, "reason": moved.entry.reason}
 
 
 def stats_json(snapshot: Snapshot) -> dict[str, Any]:
@@ -118,27 +170,159 @@ def block_seconds(text: str) -> float:
     return seconds
 
 
+def peek_count(text: str) -> int:
+    """``--count``: checked here, because Redis answers a huge one with an error and a
+    negative one with entries from the wrong end."""
+    try:
+        count = int(text)
+    except ValueError:
+        count = 0
+    if not 1 <= count <= PEEK_MAX:
+        raise argparse.ArgumentTypeError(
+            f"must be a whole number from 1 to {PEEK_MAX}, got {text!r}"
+        )
+    return count
+
+
+def queue_name(text: str) -> str:
+    """``--queue``: a name a queue may have (the settings' rule), before Redis is asked."""
+    if not QUEUE_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a queue name: {QUEUE_NAME_RULE}")
+    return text
+
+
+def push_queue(text: str) -> str:
+    """``push --queue``: a queue name, and not a dead-letter list (it holds envelopes, and a
+    job pushed there would never run)."""
+    name = queue_name(text)
+    if is_dead_letter_list(name):
+        sources = " or ".join(f"--queue {source}" for source in source_queues(name))
+        raise argparse.ArgumentTypeError(
+            f"{name} is a dead-letter list (its name ends in :dlq): it holds payloads that "
+            f"were not jobs, and nothing takes jobs from it. Push to its source queue: {sources}"
+        )
+    return name
+
+
+class JobsArgument(argparse.Action):
+    """``push``'s jobs: at least one, so that a bare ``queuectl push`` explains itself instead
+    of waiting on stdin in silence."""
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: str | Sequence[Any] | None,
+        option_string: str | None = None,
+    ) -> None:
+        if not values:
+            parser.error(
+                "give the job as a JSON argument, or '-' to read JSON lines from stdin; "
+                f"required job fields: {', '.join(REQUIRED_FIELDS)} (see queuectl push --help)"
+            )
+        setattr(namespace, self.dest, values)
+
+
+def push_epilog() -> str:
+    """The job contract as ``push --help`` shows it, from the Job model's own fields."""
+    lines = [f"required job fields: {', '.join(REQUIRED_FIELDS)}", ""]
+    for name, field in Job.model_fields.items():
+        text = field.description or ""
+        if not field.is_required() and field.default_factory is None:
+            text += f" (default: {field.default})"
+        lines.append(f"  {name:<12} {text}")
+    example = {name: (Job.model_fields[name].examples or [""])[0] for name in REQUIRED_FIELDS}
+    lines += [
+        "  ...          any other field is kept as given",
+        "",
+        "examples:",
+        f"  queuectl push '{json.dumps(example)}'",
+        "  queuectl push - < jobs.jsonl        (one JSON object per line)",
+    ]
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="queuectl", description="Push, pop, peek and inspect Redis job queues (JSON out)."
+        prog="queuectl",
+        description="Push, pop, peek and inspect Redis job queues (JSON out). Exit codes: "
+        "0 ok, 1 Redis unavailable, 2 invalid configuration or input, "
+        f"{EXIT_DEAD_LETTERED} pop dead-lettered an entry that was not a job.",
     )
+    add_version_flag(parser)
     add_setting_flags(parser, RedisSettings)
-    commands = parser.add_subparsers(dest="command", required=True)
-    push = commands.add_parser("push", help="enqueue jobs (JSON args, or JSON lines on stdin)")
-    push.add_argument("jobs", nargs="*", metavar="JOB_JSON")
-    pop = commands.add_parser("pop", help="take the next job (at-most-once)")
-    pop.add_argument(
-        "--block-seconds", type=block_seconds, default=1.0, help="wait up to (0 < s < 5)"
+    # The same flags after the subcommand, where people put them too. Default SUPPRESS: unset
+    # there, they leave the value given before the subcommand (or the environment's) alone;
+    # help SUPPRESS: documented once, in `queuectl --help`, not in every subcommand's usage.
+    settings_after = argparse.ArgumentParser(add_help=False)
+    add_setting_flags(settings_after, RedisSettings)
+    for action in settings_after._actions:
+        action.default = action.help = argparse.SUPPRESS
+    flags = ", ".join(map(flag_name, RedisSettings.fields))
+    settings_note = textwrap.fill(
+        f"The settings flags of queuectl --help ({flags}) work after the subcommand too.", width=79
     )
-    peek = commands.add_parser("peek", help="show the next jobs without removing them")
-    peek.add_argument("--count", type=int, default=10)
-    commands.add_parser("depth", help="LLEN of each queue (null: key is not a list)")
-    commands.add_parser("stats", help="depths, oldest-job ages, AOF state, ping")
-    for sub in (push, pop, peek):
-        sub.add_argument("--queue", help="queue name (default: the first configured queue)")
-    for sub in (commands.choices["depth"], commands.choices["stats"]):
-        sub.add_argument("--queue", help="only this queue (default: every configured queue)")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, summary: str, **options: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=summary, description=settings_note, parents=[settings_after], **options
+        )
+
+    push = command(
+        "push",
+        "enqueue jobs (JSON arguments, or - for JSON lines on stdin)",
+        epilog=push_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    push.add_argument(
+        "jobs",
+        nargs="*",
+        action=JobsArgument,
+        metavar="JOB_JSON",
+        help="a job as a JSON object, or - to read one per line from stdin",
+    )
+    pop = command("pop", "take the next job (at-most-once)")
+    pop.add_argument(
+        "--block-seconds",
+        type=block_seconds,
+        default=1.0,
+        help="wait up to this long for a job, 0 < s < 5 (default: 1)",
+    )
+    peek = command("peek", "show the next jobs (or dead letters) without removing them")
+    peek.add_argument(
+        "--count",
+        type=peek_count,
+        default=10,
+        help=f"how many, 1 to {PEEK_MAX} (default: 10)",
+    )
+    depth = command("depth", "LLEN of each queue (null: key is not a list)")
+    stats = command("stats", "depths, oldest-job ages, AOF state, ping")
+    push.add_argument(
+        "--queue",
+        type=push_queue,
+        help="queue name, not a dead-letter list (default: the first configured queue)",
+    )
+    for sub in (pop, peek):
+        sub.add_argument(
+            "--queue", type=queue_name, help="queue name (default: the first configured queue)"
+        )
+    for sub in (depth, stats):
+        sub.add_argument(
+            "--queue", type=queue_name, help="only this queue (default: every configured queue)"
+        )
     return parser
+
+
+def json_text(result: Any) -> str:
+    """UTF-8 as is, except when a payload that was not UTF-8 carries lone surrogates (how the
+    pool decodes bad bytes): then ``\\u`` escapes, which JSON readers turn back into them."""
+    text = json.dumps(result, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(result)
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,7 +334,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.secrets())
     try:
-        result = asyncio.run(run(settings, args))
+        jobs = parse_jobs(job_texts(args.jobs)) if args.command == "push" else []
+        result = asyncio.run(run(settings, args, jobs))
     except (InputError, ValueError, QueueKeyTypeError) as error:
         print(f"queuectl: {error}", file=sys.stderr)
         return 2
@@ -160,6 +345,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (QueueUnavailableError, RedisError, OSError) as error:
         print(f"queuectl: Redis unavailable: {error}", file=sys.stderr)
         return 1
-    json.dump(result, sys.stdout, ensure_ascii=False)
-    sys.stdout.write("\n")
-    return 0
+    sys.stdout.write(json_text(result) + "\n")
+    moved = result.get("dead_lettered") if args.command == "pop" else None
+    if moved is None:
+        return 0
+    print(
+        f"queuectl: the next entry of {result['queue']} is not a job ({moved['reason']}); "
+        f"moved it to {moved['to']} (see: queuectl peek --queue {moved['to']}). "
+        "Pop again for the next job.",
+        file=sys.stderr,
+    )
+    return EXIT_DEAD_LETTERED

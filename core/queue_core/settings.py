@@ -34,6 +34,7 @@ ENV_PREFIX = "AI_AGENTS_"
 DEFAULT_QUEUES = ("enhancement:queue", "enhancement:dlq")
 # Same pattern as the RedisQueue CRD: names that are safe in keys, labels and shells.
 QUEUE_NAME = re.compile(r"^[A-Za-z0-9_.:-]+$")
+QUEUE_NAME_RULE = "use letters, digits and _.:-"  # QUEUE_NAME in words, for error messages
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
@@ -183,7 +184,7 @@ def _queues(value: object) -> tuple[str, ...]:
         raise ValueError("the queue list is empty")
     bad = [name for name in names if not QUEUE_NAME.match(name)]
     if bad:
-        raise ValueError(f"invalid queue name(s) {bad}: use letters, digits and _.:-")
+        raise ValueError(f"invalid queue name(s) {bad}: {QUEUE_NAME_RULE}")
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise ValueError(f"queue(s) listed twice: {duplicates}")
@@ -395,6 +396,34 @@ def add_setting_flags(parser: argparse.ArgumentParser, model: type[RedisSettings
             metavar=env_name(name),
             help=f"{setting.description} (env {env_name(name)}, default {shown})",
         )
+
+
+DISTRIBUTION = "redis-queue-stack"
+
+
+class _VersionAction(argparse.Action):
+    """``--version``, looked up only when asked: importing importlib.metadata costs every
+    start of the exporter about 30 ms otherwise."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> NoReturn:
+        import importlib.metadata
+
+        try:
+            version = importlib.metadata.version(DISTRIBUTION)
+        except importlib.metadata.PackageNotFoundError:
+            version = "unknown (not installed: run make setup)"
+        print(f"{parser.prog} {version}")
+        parser.exit()
+
+
+def add_version_flag(parser: argparse.ArgumentParser) -> None:
+    """``--version``: the installed distribution's version, as every console script shows it."""
+    parser.add_argument(
+        "--version", action=_VersionAction, help=f"print the {DISTRIBUTION} version and exit"
+    )
 
 
 def load_settings(model: type[S], args: argparse.Namespace) -> S:

@@ -18,7 +18,13 @@ from collections.abc import Sequence
 from aiohttp import web
 
 from queue_core.logs import configure_logging
-from queue_core.settings import ConfigError, add_setting_flags, load_settings, mask_url
+from queue_core.settings import (
+    ConfigError,
+    add_setting_flags,
+    add_version_flag,
+    load_settings,
+    mask_url,
+)
 from queue_exporter.app import create_app
 from queue_exporter.settings import ExporterSettings
 
@@ -71,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Prometheus exporter for Redis job queues. Every flag can also be set "
         "through the environment variable shown as its value name.",
     )
+    add_version_flag(parser)
     add_setting_flags(parser, ExporterSettings)
     try:
         settings = load_settings(ExporterSettings, parser.parse_args(argv))

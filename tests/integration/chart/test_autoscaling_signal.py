@@ -239,7 +239,7 @@ def test_queuectl_push_drives_the_signal(stack: Stack) -> None:
     env.update(AI_AGENTS_REDIS_URL=stack.redis.url, AI_AGENTS_QUEUES=f"{QUEUE},enhancement:dlq")
     queuectl = Path(sys.executable).with_name("queuectl")
     result = subprocess.run(
-        [str(queuectl), "push", "--queue", QUEUE],
+        [str(queuectl), "push", "--queue", QUEUE, "-"],
         input=jobs,
         capture_output=True,
         text=True,

@@ -172,7 +172,7 @@ def test_redis_cli_queuectl_and_metrics_agree(
         json.dumps({"tenant_id": "t", "ticket_id": f"TKT-{n}", "description": f"désc {n}"})
         for n in range(7)
     )
-    pushed = queuectl(redis_server, "push", stdin=lines)
+    pushed = queuectl(redis_server, "push", "-", stdin=lines)
     assert pushed["depth"] == 7
 
     exporter = start_exporter(redis_server.url)
