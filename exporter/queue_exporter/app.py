@@ -5,23 +5,25 @@ process serves HTTP and is what the exporter's Kubernetes probes use: if they us
 ``/health/ready``, a Redis outage would pull the exporter out of its Service and Prometheus
 would lose ``redis_queue_up 0`` exactly when it matters. ``/health/ready`` reports whether
 Redis answers (the story's health check) for people and for callers that need Redis.
+
+"Redis answers" has one meaning here: the collector's bounded read succeeded. Readiness joins
+the same single-flight read a scrape does, so it cannot say "connected" while the scrape says
+``redis_queue_up 0`` (as a PING of its own did when PING answered but the read did not, e.g.
+during ``CLIENT PAUSE WRITE``, which holds scripts), and a probe costs Redis no extra read when
+it arrives during a scrape.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
 from collections.abc import AsyncIterator
 
 from aiohttp import web
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from queue_core.connection import create_client
 from queue_exporter.collector import QueueCollector
 from queue_exporter.settings import ExporterSettings
 
-CLIENT = web.AppKey("client", Redis)
 COLLECTOR = web.AppKey("collector", QueueCollector)
 SETTINGS = web.AppKey("settings", ExporterSettings)
 
@@ -39,12 +41,11 @@ async def live(_: web.Request) -> web.Response:
 
 
 async def ready(request: web.Request) -> web.Response:
-    """PING Redis within the scrape deadline: 200 connected, 503 disconnected."""
-    deadline = request.app[SETTINGS].scrape_deadline_seconds
-    try:
-        await asyncio.wait_for(request.app[CLIENT].ping(), timeout=deadline)
-    except (RedisError, OSError, TimeoutError):
-        return web.json_response({"status": "not ready", "redis": "disconnected"}, status=503)
+    """200 connected when the shared bounded read succeeds, else 503 disconnected and why."""
+    reading = await request.app[COLLECTOR].read()
+    if not reading.redis_up:
+        body = {"status": "not ready", "redis": "disconnected", "error": reading.error}
+        return web.json_response(body, status=503)
     return web.json_response({"status": "ready", "redis": "connected"})
 
 
@@ -73,7 +74,6 @@ def create_app(settings: ExporterSettings) -> web.Application:
 
     async def redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         client = create_client(settings)
-        app[CLIENT] = client
         app[COLLECTOR] = QueueCollector(client, settings.queues, settings.scrape_deadline_seconds)
         yield
         await client.aclose()

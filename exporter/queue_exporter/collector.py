@@ -8,10 +8,11 @@ for why not prometheus_client). Nothing is cached between scrapes and there are 
 gauges: every scrape reports what Redis said during that scrape.
 
 Two properties redis_exporter lacks:
-- *single flight*: scrapes that arrive while a read is in progress await that read instead of
-  starting their own, so eight Prometheus replicas cost Redis one script call, not eight; the
-  body is rendered once per read and shared too (at 1000 queues that is 130 KiB and a
-  millisecond of CPU not repeated per waiting scrape, and eight bodies not alive at once);
+- *single flight*: scrapes (and ``/health/ready`` probes, which report the same outcome) that
+  arrive while a read is in progress await that read instead of starting their own, so eight
+  Prometheus replicas cost Redis one script call, not eight; the body is rendered once per
+  read and shared too (at 1000 queues that is 130 KiB and a millisecond of CPU not repeated
+  per waiting scrape, and eight bodies not alive at once);
 - *deadline*: the read is abandoned after ``scrape_deadline_seconds`` (below Prometheus' 10 s
   scrape timeout), so a frozen Redis yields a fast ``redis_queue_up 0`` and no depth series
   instead of a scrape timeout that hides the cause.
@@ -46,6 +47,12 @@ class Reading:
     snapshot: Snapshot | None
     error: str | None = None
     body: bytes = b""
+
+    @property
+    def redis_up(self) -> bool:
+        """Whether Redis answered this read: ``redis_queue_up``, ``/health/ready`` and the
+        connected/disconnected log all take this one answer."""
+        return self.snapshot is not None
 
 
 class QueueCollector:
@@ -96,7 +103,7 @@ class QueueCollector:
 
     def _log_changes(self, reading: Reading) -> None:
         """Log transitions only: a Redis outage or a bad key must not log once per scrape."""
-        up = reading.snapshot is not None
+        up = reading.redis_up
         if up != self._redis_was_up:
             if up:
                 log.info("redis reachable", extra={"redis": "connected"})

@@ -159,6 +159,35 @@ def test_frozen_redis_is_answered_within_the_deadline(
     assert up(exporter) == 1.0
 
 
+def test_ready_and_up_agree_when_ping_answers_but_the_read_misses_the_deadline(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    """``CLIENT PAUSE WRITE`` (what a failover does) holds every script, so the read, while
+    PING still answers at once: readiness must not say "connected" when the scrape says
+    ``redis_queue_up 0``."""
+    exporter = start_exporter(redis_server.url, AI_AGENTS_SCRAPE_DEADLINE_SECONDS="1")
+    assert up(exporter) == 1.0
+    assert exporter.get("/health/ready")[0] == 200
+    redis_server.cli("CLIENT", "PAUSE", "60000", "WRITE")
+    try:
+        assert redis_server.cli("PING") == "PONG"
+        assert up(exporter) == 0.0
+        status, body = exporter.get("/health/ready")
+        assert status == 503
+        assert json.loads(body) == {
+            "status": "not ready",
+            "redis": "disconnected",
+            "error": "no answer within 1s",
+        }
+    finally:
+        redis_server.cli("CLIENT", "UNPAUSE")
+    assert exporter.get("/health/ready") == (
+        200,
+        json.dumps({"status": "ready", "redis": "connected"}),
+    )
+    assert up(exporter) == 1.0
+
+
 def test_concurrent_scrapes_share_one_redis_read(
     redis_server: RedisServer, start_exporter: StartExporter
 ) -> None:
