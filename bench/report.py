@@ -1,4 +1,4 @@
-"""The comparison table and the issue's targets, evaluated with PASS/MISS."""
+"""The comparison table and the performance targets, evaluated with PASS/MISS."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def _ratio(ours: float, theirs: float) -> float:
 
 
 def evaluate(results: dict[str, Any]) -> list[Target]:
-    """The targets of issue 2, item 6, from the scenario results."""
+    """The performance targets (docs/benchmark.md), from the scenario results."""
     targets: list[Target] = []
     by_queues = {s["queues"]: s for s in results["scenarios"]}
 
@@ -107,7 +107,7 @@ def render(results: dict[str, Any]) -> str:
         )
     targets = evaluate(results)
     parts.append(
-        "Targets (issue 2)\n"
+        "Targets\n"
         + _table(
             ["target", "wanted", "measured", "result"],
             [[t.name, t.wanted, t.measured, "PASS" if t.passed else "MISS"] for t in targets],

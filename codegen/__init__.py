@@ -8,8 +8,9 @@ later one may read what an earlier one wrote):
 1. the RedisQueue CRD, in manifests/crds/ and the chart's crds/ (from queue_operator.spec);
 2. the chart's ``redisQueue`` values block, its part of values.schema.json, the name-length
    helper, and the chart README's values table (from the spec and values.yaml's comments);
-3. manifests/ files the chart renders (operator RBAC and Deployment, autoscaling examples);
-4. tests/schemas/: third-party CRD schemas from the pinned Go module sources.
+3. the RedisQueue field table in docs/operator.md (from the spec);
+4. manifests/ files the chart renders (operator RBAC and Deployment, autoscaling examples);
+5. tests/schemas/: third-party CRD schemas from the pinned Go module sources.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ def generators() -> list[tuple[str, Callable[[Path], Outputs]]]:
     return [
         ("crd", targets.crd_files),
         ("chart", targets.chart_files),
+        ("docs", targets.doc_files),
         ("manifests", targets.manifest_files),
         ("upstream schemas", lambda _root: upstream_schemas.outputs()),
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from codegen import Outputs
+from codegen import Outputs, docs
 from codegen.chart import (
     BEGIN,
     END,
@@ -55,6 +55,12 @@ def chart_files(root: Path) -> Outputs:
         readme_path: readme,
         CHART / "templates" / "_generated.tpl": NAME_LENGTH_HELPER,
     }
+
+
+def doc_files(root: Path) -> Outputs:
+    path = Path("docs/operator.md")
+    text = replace_between((root / path).read_text(), docs.BEGIN, docs.END, docs.field_table())
+    return {path: text}
 
 
 def manifest_files(root: Path) -> Outputs:

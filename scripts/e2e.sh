@@ -74,7 +74,7 @@ image() { echo "ghcr.io/ai-agents/redis-queue-$1:$(app_version)"; }
 need() {
     local tool
     for tool in "$@"; do
-        command -v "$tool" >/dev/null || die "$tool not found on PATH (see the README section 'End-to-end tests (kind)')"
+        command -v "$tool" >/dev/null || die "$tool not found on PATH (see docs/e2e.md, 'Running them on kind')"
     done
 }
 

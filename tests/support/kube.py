@@ -571,7 +571,7 @@ def http_get(url: str, *, params: Mapping[str, str] | None = None, timeout: floa
 
 
 def make_jobs(count: int, *, prefix: str, tenant: str = "e2e") -> list[str]:
-    """``count`` queue jobs as the story defines them, JSON-encoded, numbered in push order."""
+    """``count`` queue jobs in the documented job format, JSON-encoded, numbered in push order."""
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return [
         json.dumps(
