@@ -172,7 +172,7 @@ def immutable_refusal(
         "StatefulSetChangeRefused",
         f"the live StatefulSet differs in {', '.join(changed)}, which Kubernetes does not let "
         "change; delete the StatefulSet with --cascade=orphan (the pod and the PVC stay) and "
-        "the operator recreates it (see the README section 'Operator')",
+        "the operator recreates it (see docs/operator.md)",
     )
 
 
@@ -213,7 +213,7 @@ def storage_refusal(
             "StorageChangeRefused",
             f"the StatefulSet's volume template ({live_size}, class {live_class or 'default'!r}) "
             "is immutable; to grow the volume, expand the PVC, then delete the StatefulSet with "
-            "--cascade=orphan and the operator recreates it (see the README section 'Operator')",
+            "--cascade=orphan and the operator recreates it (see docs/operator.md)",
         )
     return None
 
