@@ -189,7 +189,7 @@ milliseconds, so two can be compared.
 {{- define "redis-queue.validate" -}}
 {{- $a := .Values.autoscaling -}}
 {{- $x := include "redis-queue.queueName" . -}}
-{{- if and .Values.redisQueue.create (not (regexMatch "^[a-z]([-a-z0-9]*[a-z0-9])?$" $x)) -}}
+{{- if and .Values.redisQueue.create (not (regexMatch (include "redis-queue.namePattern" .) $x)) -}}
 {{- include "redis-queue.refuse" (printf "redisQueue.name: the RedisQueue name %q (derived from the release name) must start with a lowercase letter, as the CRD requires (DNS-1035 label); set redisQueue.name or fullnameOverride" $x) -}}
 {{- end -}}
 {{- if ne $a.engine "none" -}}
