@@ -333,6 +333,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"queuectl: {error}", file=sys.stderr)
         return 2
     configure_logging(settings.log_level, settings.secrets())
+    if args.command == "push" and args.queue is None:
+        try:
+            push_queue(settings.queues[0])  # the default queue obeys the --queue rule too
+        except argparse.ArgumentTypeError as error:
+            print(f"queuectl: the first of AI_AGENTS_QUEUES: {error}", file=sys.stderr)
+            return 2
     try:
         jobs = parse_jobs(job_texts(args.jobs)) if args.command == "push" else []
         result = asyncio.run(run(settings, args, jobs))

@@ -182,7 +182,7 @@ def _queues(value: object) -> tuple[str, ...]:
         raise ValueError("Input should be a valid tuple of strings")
     if not names:
         raise ValueError("the queue list is empty")
-    bad = [name for name in names if not QUEUE_NAME.match(name)]
+    bad = [name for name in names if not QUEUE_NAME.fullmatch(name)]
     if bad:
         raise ValueError(f"invalid queue name(s) {bad}: {QUEUE_NAME_RULE}")
     duplicates = sorted({name for name in names if names.count(name) > 1})

@@ -68,7 +68,7 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
     ``now`` is passed in (not read here) so ages are deterministic in tests and consistent
     across all queues of one scrape.
     """
-    up = Gauge(UP, "1 if Redis answered PING during this scrape, else 0")
+    up = Gauge(UP, "1 if Redis answered this scrape's PING and read within the deadline, else 0")
     up.add((), 1.0 if snapshot is not None else 0.0)
     duration = Gauge(
         SCRAPE_DURATION, "Seconds spent reading Redis for this scrape (bounded by the deadline)"

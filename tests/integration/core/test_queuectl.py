@@ -204,3 +204,14 @@ def test_settings_flags_work_after_the_subcommand_too(redis_server: RedisServer)
     bad = run("queuectl", "depth", "--redis-url", "http://h")
     assert bad.returncode == 2
     assert "AI_AGENTS_REDIS_URL (--redis-url)" in bad.stderr
+
+
+def test_push_to_a_default_queue_that_is_a_dead_letter_list_is_refused(
+    redis_server: RedisServer,
+) -> None:
+    """Without --queue, push goes to the first of AI_AGENTS_QUEUES: the same rule holds."""
+    done = run("queuectl", "push", JOB, AI_AGENTS_REDIS_URL=redis_server.url, AI_AGENTS_QUEUES=DLQ)
+    assert done.returncode == 2, done.stderr
+    assert "the first of AI_AGENTS_QUEUES" in done.stderr
+    assert f"{DLQ} is a dead-letter list" in done.stderr
+    assert redis_server.cli("EXISTS", DLQ) == "0"

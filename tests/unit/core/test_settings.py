@@ -293,3 +293,9 @@ def test_an_unreadable_password_file_is_a_config_error(
         load(monkeypatch, AI_AGENTS_REDIS_PASSWORD_FILE=str(tmp_path))
     assert "AI_AGENTS_REDIS_PASSWORD_FILE" in str(caught.value)
     assert "not a readable file" in str(caught.value)
+
+
+def test_a_queue_name_with_a_trailing_newline_is_refused_from_code_too() -> None:
+    """``$`` matches before a final newline; the rule is a full match wherever it is checked."""
+    with pytest.raises(SettingsError, match="invalid queue name"):
+        RedisSettings(queues=["a\n"])

@@ -225,7 +225,7 @@ def test_reapplyable_drops_server_fields_and_operator_state_and_keeps_helm_owner
 
 
 EXPOSITION = """\
-# HELP redis_queue_up 1 if Redis answered PING during this scrape, else 0
+# HELP redis_queue_up 1 if Redis answered this scrape's PING and read within the deadline, else 0
 # TYPE redis_queue_up gauge
 redis_queue_up 1.0
 # HELP redis_queue_depth Jobs waiting in the queue (LLEN)

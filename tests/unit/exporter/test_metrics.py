@@ -126,7 +126,8 @@ def test_render_writes_the_text_format_exactly() -> None:
     assert text.endswith("\n")
     lines = text.splitlines()
     assert lines[:6] == [
-        "# HELP redis_queue_up 1 if Redis answered PING during this scrape, else 0",
+        "# HELP redis_queue_up 1 if Redis answered this scrape's PING and read within the "
+        "deadline, else 0",
         "# TYPE redis_queue_up gauge",
         "redis_queue_up 1.0",
         "# HELP redis_queue_scrape_duration_seconds Seconds spent reading Redis for this scrape "
