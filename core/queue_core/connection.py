@@ -1,9 +1,9 @@
-"""The one way this package opens Redis: a shared async pool with the story's limits.
+"""The one way this package opens Redis: a shared async pool with the documented limits.
 
-Story values: at most 10 connections per process, 5 s connect and socket timeouts, responses
-decoded to ``str``. Decoding uses ``surrogateescape`` so a payload that is not UTF-8 reaches
-the queue library as a string it can dead-letter (and re-encode byte for byte) instead of a
-``UnicodeDecodeError`` that would crash the worker or the scrape.
+docs/CONTRACTS.md: at most 10 connections per process, 5 s connect and socket timeouts,
+responses decoded to ``str``. Decoding uses ``surrogateescape`` so a payload that is not
+UTF-8 reaches the queue library as a string it can dead-letter (and re-encode byte for
+byte) instead of a ``UnicodeDecodeError`` that would crash the worker or the scrape.
 
 The pool is a *blocking* pool: when all 10 connections are busy (workers
 parked in BRPOP, say) a caller waits up to the same 5 s for a free one instead of failing at

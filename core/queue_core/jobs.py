@@ -23,7 +23,7 @@ def utc_now() -> datetime:
 
 
 def iso_utc(moment: datetime) -> str:
-    """ISO-8601 in UTC with a ``Z`` suffix, the form the story's message format shows."""
+    """ISO-8601 in UTC with a ``Z`` suffix, the form the documented job format uses."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 

@@ -111,7 +111,7 @@ def is_dead_letter_list(name: str) -> bool:
 
 
 def dead_letter_name(queue: str) -> str:
-    """``enhancement:queue`` -> ``enhancement:dlq`` (the story's names), else ``<queue>:dlq``."""
+    """``enhancement:queue`` -> ``enhancement:dlq`` (the default names), else ``<queue>:dlq``."""
     base = queue.removesuffix(":queue")
     return f"{base}:dlq"
 
@@ -120,7 +120,7 @@ def source_queues(dead_letter: str) -> tuple[str, ...]:
     """The queues whose bad payloads :func:`dead_letter_name` sends to ``dead_letter``.
 
     ``enhancement:dlq`` -> ``("enhancement:queue", "enhancement")``: the inverse is not unique,
-    so a person pointed at the source queue is shown both, the story's form first.
+    so a person pointed at the source queue is shown both, the default form first.
     """
     base = dead_letter.removesuffix(DEAD_LETTER_SUFFIX)
     return tuple(

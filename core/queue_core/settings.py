@@ -11,7 +11,7 @@ one clear line (exit code 2), not surface later as a stream of connection errors
 Why plain classes and not pydantic-settings (which the project still uses for the operator):
 the exporter's resident memory. Importing pydantic and pydantic-settings costs the exporter
 process about 9.5 MiB (pydantic 4.3, pydantic-settings 5.2, measured with VmRSS on Python
-3.11), a fifth of its whole footprint, for seven string settings; the issue's target is an
+3.11), a fifth of its whole footprint, for seven string settings; the target is an
 exporter under 40 MB. The behaviour is the one the pydantic-settings model had, and the tests
 pin it: env names are matched case-insensitively, flags win over the environment, values are
 parsed leniently where pydantic was lax (``" 99 "`` and ``"9.0"`` are port 99 and 9), and

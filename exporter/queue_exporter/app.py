@@ -4,7 +4,7 @@ Liveness and readiness answer different questions on purpose. ``/health/live`` s
 process serves HTTP and is what the exporter's Kubernetes probes use: if they used
 ``/health/ready``, a Redis outage would pull the exporter out of its Service and Prometheus
 would lose ``redis_queue_up 0`` exactly when it matters. ``/health/ready`` reports whether
-Redis answers (the story's health check) for people and for callers that need Redis.
+Redis answers (the documented health check) for people and for callers that need Redis.
 
 "Redis answers" has one meaning here: the collector's bounded read succeeded. Readiness joins
 the same single-flight read a scrape does, so it cannot say "connected" while the scrape says
