@@ -61,7 +61,9 @@ def values_schema() -> Schema:
     """``properties.redisQueue`` of values.schema.json."""
     spec = convert(model_schema(RedisQueueSpec), "helm")
     exporter = spec["properties"]["exporter"]
-    exporter["properties"]["image"] = _closed({n: s for n, _, _, s in EXPORTER_IMAGE})
+    exporter["properties"]["image"] = _closed(
+        {name: {**schema, "description": text} for name, _, text, schema in EXPORTER_IMAGE}
+    )
     properties = {name: {**schema, "description": text} for name, _, text, schema in CHART_SWITCHES}
     properties.update(spec["properties"])
     node = _closed(properties)
@@ -117,10 +119,6 @@ def _block(node: Schema, value: Any, indent: str) -> list[str]:
 def values_block() -> str:
     """The redisQueue block of values.yaml, between its markers."""
     schema = values_schema()
-    for name, _, text, _ in EXPORTER_IMAGE:
-        schema["properties"]["exporter"]["properties"]["image"]["properties"][name][
-            "description"
-        ] = text
     lines = [
         BEGIN,
         "# The RedisQueue custom resource the chart creates (the operator builds Redis from it).",
