@@ -17,6 +17,10 @@ class OperatorConfig(BaseSettings):
     reconcile_interval: float = Field(default=60.0, gt=0)
     # How often Redis is read for depths and AOF state.
     status_interval: float = Field(default=30.0, gt=0)
+    # How often the status is read while Redis rolls out a new generation, so that
+    # `helm upgrade --wait` and `kubectl wait --for=condition=Ready` return soon after it is
+    # served.
+    rollout_interval: float = Field(default=3.0, gt=0)
     # Connect/read timeout for that read; well below the interval so a frozen Redis cannot
     # pile up reads.
     redis_timeout: float = Field(default=3.0, gt=0)

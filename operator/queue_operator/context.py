@@ -17,6 +17,9 @@ from queue_operator.config import OperatorConfig
 from queue_operator.kube import KubeApi
 from queue_operator.sweeper import Sweeper
 
+# The sweeper's job that reads Redis and the rollout into the status (queue_operator.periodic).
+REFRESH_JOB = "refresh-status"
+
 
 class Locks:
     """One lock per RedisQueue (by uid): a change handler and the sweeper's two jobs run
@@ -41,3 +44,9 @@ class OperatorContext:
     locks: Locks = field(default_factory=Locks)
     # Started by the startup handler, stopped by the cleanup handler.
     sweepers: list[Sweeper] = field(default_factory=list)
+
+    def refresh_soon(self, uid: str) -> None:
+        """Read the status of RedisQueue ``uid`` now rather than an interval later: a rollout
+        has started, and waiters (``helm upgrade --wait``) want to hear when it is done."""
+        for sweeper in self.sweepers:
+            sweeper.run_soon(uid, REFRESH_JOB)

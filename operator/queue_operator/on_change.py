@@ -19,6 +19,7 @@ from queue_operator.conditions import Condition
 from queue_operator.context import OperatorContext
 from queue_operator.kube import ApiError
 from queue_operator.naming import Owner
+from queue_operator.readiness import RECONCILED, observe, readiness
 from queue_operator.reconcile import ChildRejected, MissingSecret, RefusedChange, reconcile
 from queue_operator.spec import parse_spec
 from queue_operator.status_writer import write_status
@@ -43,49 +44,51 @@ def tracked(body: kopf.Body) -> Tracked:
 
 
 async def ensure(ctx: OperatorContext, item: Tracked, log: kopf.Logger) -> Setback | None:
-    """One reconcile pass with its status; ``None`` when every child matches the spec."""
+    """One reconcile pass with its status; ``None`` when every child matches the spec.
+
+    Every outcome writes ``observedGeneration`` with the conditions in one patch: a waiter
+    that sees the new generation observed also sees Reconciling or Stalled for it, never the
+    previous generation's Ready.
+    """
     api, config, owner = ctx.api, ctx.config, item.owner
     seen = {"observedGeneration": item.generation}
+
+    async def stopped(setback: Setback) -> Setback:
+        await write_status(api, owner, _setback_conditions(setback), seen, item.generation)
+        return setback
+
     async with ctx.locks.get(owner.uid):
         try:
             try:
                 spec = parse_spec(owner.name, item.spec)
             except ValueError as exc:
                 message = f"invalid spec: {exc}"
-                degraded = Condition("Degraded", "True", "InvalidSpec", message)
-                await write_status(api, owner, [degraded, _settled("InvalidSpec")], seen)
-                return Setback("InvalidSpec", message, None, event=True)
+                return await stopped(Setback("InvalidSpec", message, None, event=True))
             try:
                 outcome = await reconcile(api, owner, spec)
             except RefusedChange as exc:
-                degraded = Condition("Degraded", "True", exc.reason, exc.message)
-                await write_status(api, owner, [degraded, _settled(exc.reason)], seen)
-                return Setback(exc.reason, exc.message, None, event=True)
+                return await stopped(Setback(exc.reason, exc.message, None, event=True))
             except ChildRejected as exc:
-                # observedGeneration: these conditions are about this generation. Retrying
-                # the same object cannot succeed, hence the longer delay.
+                # Retrying the same object cannot succeed, hence the longer delay; not Stalled,
+                # as an admission policy change may let it through.
                 retry = config.rejected_retry_delay
-                degraded = Condition("Degraded", "True", "ChildRejected", exc.message)
-                retrying = Condition(
-                    "Progressing", "True", "ChildRejected", f"retrying every {retry:g} s"
-                )
-                await write_status(api, owner, [degraded, retrying], seen)
-                return Setback("ChildRejected", exc.message, retry, event=True)
+                return await stopped(Setback("ChildRejected", exc.message, retry, event=True))
             except MissingSecret as exc:
-                waiting = Condition("Progressing", "True", "WaitingForSecret", str(exc))
-                await write_status(api, owner, [waiting])
-                return Setback("WaitingForSecret", str(exc), config.retry_delay, event=False)
+                retry = config.retry_delay
+                return await stopped(Setback("WaitingForSecret", str(exc), retry, event=False))
             if outcome.written or outcome.deleted:
                 log.info(f"Wrote {outcome.written}, deleted {outcome.deleted}")
+            report, rollout = await observe(ctx, owner, spec)
+            reconciled = Condition("Stalled", "False", RECONCILED, "all children match the spec")
             await write_status(
                 api,
                 owner,
-                [
-                    Condition("Degraded", "False", "Reconciled", "all children match the spec"),
-                    _settled("Reconciled"),
-                ],
-                {**seen, "endpoint": owner.endpoint},
+                [reconciled, *readiness(report.redis, rollout), report.persistence],
+                {**report.fields, **seen, "endpoint": owner.endpoint},
+                item.generation,
             )
+            if not rollout.done:
+                ctx.refresh_soon(owner.uid)
         except ApiError as exc:
             message = f"Kubernetes API: {exc}"
             return Setback("KubernetesApiError", message, config.retry_delay, event=False)
@@ -104,6 +107,21 @@ async def on_change(ctx: OperatorContext, body: kopf.Body, logger: kopf.Logger, 
     raise kopf.TemporaryError(setback.message, delay=setback.retry_after)
 
 
-def _settled(reason: str) -> Condition:
-    """Progressing=False: the operator has nothing more to do for this generation."""
-    return Condition("Progressing", "False", reason, "")
+def _setback_conditions(setback: Setback) -> list[Condition]:
+    """A pass that did not finish: the current generation is not served.
+
+    Stalled (kstatus Failed: ``helm upgrade --wait`` stops with this message) when only a spec
+    change can help; Reconciling (InProgress) while the operator retries by itself.
+    """
+    reason, message = setback.reason, setback.message
+    stalled = setback.retry_after is None
+    if stalled:
+        progress = Condition("Reconciling", "False", reason, "waiting for a change of the spec")
+    else:
+        retrying = f"{message}; retrying every {setback.retry_after:g} s"
+        progress = Condition("Reconciling", "True", reason, retrying)
+    return [
+        Condition("Ready", "False", reason, message),
+        progress,
+        Condition("Stalled", "True" if stalled else "False", reason, message),
+    ]

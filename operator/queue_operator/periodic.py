@@ -14,12 +14,10 @@ from typing import Any
 
 import kopf
 
-from queue_operator.context import OperatorContext
+from queue_operator.context import REFRESH_JOB, OperatorContext
 from queue_operator.kube import ApiError
-from queue_operator.naming import Owner
 from queue_operator.on_change import ensure, tracked
-from queue_operator.reconcile import read_password
-from queue_operator.redis_probe import StatusReport, probe_redis, report_unreachable
+from queue_operator.readiness import observe, pass_succeeded, readiness
 from queue_operator.spec import parse_spec
 from queue_operator.status_writer import write_status
 from queue_operator.sweeper import Schedule, Sweeper, Tracked
@@ -48,27 +46,32 @@ async def repair_drift(ctx: OperatorContext, item: Tracked) -> float:
 
 
 async def refresh_status(ctx: OperatorContext, item: Tracked) -> float:
-    """Queue depths, AOF state, Ready and PersistenceHealthy, read from Redis itself."""
+    """Queue depths, AOF state and PersistenceHealthy, read from Redis itself; Ready and
+    Reconciling too once the reconcile pass for the current generation has succeeded (until
+    then they say why the pass did not, and stay so). Every few seconds while Redis rolls
+    out, so that waiters hear soon when it is done."""
     api, config, owner = ctx.api, ctx.config, item.owner
     try:
         spec = parse_spec(owner.name, item.spec)
     except ValueError:
-        return config.status_interval  # the Degraded condition says why; no Redis to read
+        return config.status_interval  # the Stalled condition says why; no Redis to read
     try:
-        password = await read_password(api, owner, spec)
-        if password is None:
-            report = report_unreachable("SecretMissing", "the password Secret is not there")
-        else:
-            host = config.redis_host.format(name=owner.name, namespace=owner.namespace)
-            report = await probe_redis(
-                host, config.redis_port, password, spec.queues, config.redis_timeout
-            )
+        report, rollout = await observe(ctx, owner, spec)
         async with ctx.locks.get(owner.uid):
-            await write_status(api, owner, report.conditions, _with_endpoint(report, owner))
+            live = await api.get_queue(owner.namespace, owner.name)
+            if live is None:
+                return config.status_interval  # deleted meanwhile; the index drops it
+            conditions = [report.persistence]
+            reconciled = pass_succeeded(live)
+            if reconciled:
+                conditions += readiness(report.redis, rollout)
+            generation = live["metadata"].get("generation")
+            fields = {**report.fields, "endpoint": owner.endpoint}
+            await write_status(api, owner, conditions, fields, generation)
     except ApiError as exc:
         logger.warning(f"{owner.namespace}/{owner.name}: Kubernetes API: {exc}")
         return config.retry_delay
-    return config.status_interval
+    return config.rollout_interval if reconciled and not rollout.done else config.status_interval
 
 
 async def start_sweeper(ctx: OperatorContext, **kwargs: Any) -> None:
@@ -81,12 +84,8 @@ async def start_sweeper(ctx: OperatorContext, **kwargs: Any) -> None:
             "repair-drift": Schedule(
                 partial(repair_drift, ctx), config.reconcile_interval, config.reconcile_interval
             ),
-            "refresh-status": Schedule(partial(refresh_status, ctx), 0.0, config.status_interval),
+            REFRESH_JOB: Schedule(partial(refresh_status, ctx), 0.0, config.status_interval),
         },
     )
     sweeper.start()
     ctx.sweepers.append(sweeper)
-
-
-def _with_endpoint(report: StatusReport, owner: Owner) -> dict[str, Any]:
-    return {**report.fields, "endpoint": owner.endpoint}

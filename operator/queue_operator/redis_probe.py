@@ -28,10 +28,19 @@ from queue_operator.conditions import Condition
 
 @dataclass(frozen=True, slots=True)
 class StatusReport:
-    """Status fields to merge (``None`` removes a field) and the conditions they imply."""
+    """Status fields to merge (``None`` removes a field) and the conditions they imply.
 
+    ``redis`` is Redis' part of Ready (it answers, it is not loading); whether the current
+    generation is served also needs the rollout (:func:`queue_operator.readiness.readiness`).
+    """
+
+    redis: Condition
+    persistence: Condition
     fields: dict[str, Any] = field(default_factory=dict)
-    conditions: tuple[Condition, ...] = ()
+
+    @property
+    def conditions(self) -> tuple[Condition, Condition]:
+        return (self.redis, self.persistence)
 
 
 def report_from_snapshot(snapshot: Snapshot) -> StatusReport:
@@ -62,6 +71,8 @@ def report_from_snapshot(snapshot: Snapshot) -> StatusReport:
     else:
         persistence = Condition("PersistenceHealthy", "True", "AOFHealthy", "AOF writes succeed")
     return StatusReport(
+        ready,
+        persistence,
         fields={
             "depth": first,
             "queues": queues,
@@ -71,18 +82,15 @@ def report_from_snapshot(snapshot: Snapshot) -> StatusReport:
                 "rewriteInProgress": aof.aof_rewrite_in_progress,
             },
         },
-        conditions=(ready, persistence),
     )
 
 
 def report_unreachable(reason: str, message: str) -> StatusReport:
     """No numbers when Redis cannot be read: stale or zero depths would mislead autoscaling."""
     return StatusReport(
+        Condition("Ready", "False", reason, message),
+        Condition("PersistenceHealthy", "Unknown", reason, "Redis could not be read"),
         fields={"depth": None, "queues": None, "aof": None},
-        conditions=(
-            Condition("Ready", "False", reason, message),
-            Condition("PersistenceHealthy", "Unknown", reason, "Redis could not be read"),
-        ),
     )
 
 

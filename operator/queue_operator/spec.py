@@ -475,6 +475,9 @@ class StatusCondition(_Status):
     reason: str | None = None
     message: str | None = None
     last_transition_time: datetime | None = None
+    observed_generation: int | None = Field(
+        None, description="The metadata.generation this condition was computed for."
+    )
 
 
 class RedisQueueStatus(_Status):

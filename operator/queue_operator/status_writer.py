@@ -23,12 +23,14 @@ async def write_status(
     owner: Owner,
     conditions: Iterable[Condition],
     fields: dict[str, Any] | None = None,
+    generation: int | None = None,
 ) -> None:
-    """Merge conditions into the freshest status (not the handler's possibly stale body)."""
+    """Merge conditions into the freshest status (not the handler's possibly stale body);
+    ``generation`` is the one they were computed for (their ``observedGeneration``)."""
     live = await api.get_queue(owner.namespace, owner.name)
     if live is None:
         return  # deleted meanwhile; nothing to report on
     current = live.get("status", {}).get("conditions", [])
     status = dict(fields or {})
-    status["conditions"] = merge_conditions(current, conditions, datetime.now(UTC))
+    status["conditions"] = merge_conditions(current, conditions, datetime.now(UTC), generation)
     await api.patch_queue_status(owner.namespace, owner.name, status)

@@ -70,6 +70,7 @@ class Sweeper:
         self._clock = clock
         self._due: dict[tuple[str, str], float] = {}
         self._running: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._again: set[tuple[str, str]] = set()  # run_soon during a run
         self._task: asyncio.Task[None] | None = None
 
     def start_due(self, now: float) -> list[asyncio.Task[None]]:
@@ -92,6 +93,15 @@ class Sweeper:
                     started.append(task)
         return started
 
+    def run_soon(self, uid: str, name: str) -> None:
+        """Make job ``name`` due now for object ``uid``; if a run is in flight (it may have read
+        what is now stale), again right after it."""
+        key = (uid, name)
+        if key in self._running:
+            self._again.add(key)
+        elif key in self._due:
+            self._due[key] = min(self._due[key], self._clock())
+
     async def _run(self, key: tuple[str, str], schedule: Schedule, item: Tracked) -> None:
         delay = schedule.interval
         try:
@@ -102,7 +112,9 @@ class Sweeper:
             logger.exception(f"{key[1]} of {item.owner.namespace}/{item.owner.name} failed")
         finally:
             self._running.pop(key, None)
-            self._due[key] = self._clock() + delay
+            again = key in self._again
+            self._again.discard(key)
+            self._due[key] = self._clock() + (0.0 if again else delay)
 
     async def run(self) -> None:
         while True:

@@ -63,19 +63,69 @@ def sts_checksum(cluster: Cluster) -> str | None:
     return value
 
 
-async def degraded_true(cluster: Cluster, what: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Wait until queue "jobs" reports Degraded=True; its body and that condition."""
+async def reported(
+    cluster: Cluster, kind: str, reason: str, generation: int = 1
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Wait until queue "jobs" reports condition ``kind`` with ``reason`` for ``generation``;
+    its body and that condition."""
     body = await eventually(
         lambda: (
-            (c := condition(cluster.queue("jobs"), "Degraded"))
-            and c["status"] == "True"
-            and cluster.queue("jobs")
+            (c := condition(q := cluster.queue("jobs"), kind))
+            and c["reason"] == reason
+            and c.get("observedGeneration") == generation
+            and q
         ),
-        what=what,
+        what=f"{kind} {reason} for generation {generation}",
     )
-    degraded = condition(body, "Degraded")
-    assert degraded is not None
-    return body, degraded
+    found = condition(body, kind)
+    assert found is not None
+    return body, found
+
+
+def conditions_of(body: dict[str, Any]) -> dict[str, tuple[str, str, int]]:
+    """type -> (status, reason, observedGeneration) of every condition."""
+    return {
+        c["type"]: (c["status"], c["reason"], c.get("observedGeneration"))
+        for c in body["status"]["conditions"]
+    }
+
+
+async def finish_rollout(cluster: Cluster) -> None:
+    """Play the StatefulSet controller (KMock runs none): report the current generation of
+    jobs-redis rolled out, one replica updated and ready."""
+    sts = await eventually(
+        lambda: cluster.get("apps/v1", "statefulsets", "jobs-redis"), what="StatefulSet"
+    )
+    generation = sts["metadata"]["generation"]
+    status = {
+        "observedGeneration": generation,
+        "replicas": 1,
+        "updatedReplicas": 1,
+        "readyReplicas": 1,
+        "currentRevision": f"jobs-redis-{generation}",
+        "updateRevision": f"jobs-redis-{generation}",
+    }
+    await cluster.request(
+        "PATCH",
+        "/apis/apps/v1/namespaces/queues/statefulsets/jobs-redis",
+        {"status": status},
+        **{"Content-Type": "application/merge-patch+json"},
+    )
+
+
+async def with_password_secret(cluster: Cluster, password: str) -> dict[str, Any]:
+    """A user's password Secret "queue-password" (key "token"); the auth spec naming it."""
+    await cluster.request(
+        "POST",
+        "/api/v1/namespaces/queues/secrets",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "queue-password", "namespace": "queues"},
+            "data": {"token": base64.b64encode(password.encode()).decode()},
+        },
+    )
+    return {"existingSecret": "queue-password", "secretKey": "token"}
 
 
 async def event_with_reason(cluster: Cluster, reason: str) -> dict[str, Any]:
@@ -201,21 +251,15 @@ async def test_create_builds_every_child_owned_by_the_queue(
     digest = hashlib.sha256(json.dumps(dict(config["data"]), sort_keys=True).encode()).hexdigest()
     assert sts_checksum(cluster) == digest
 
-    body = await eventually(
-        lambda: (
-            (q := cluster.queue("jobs")).get("status", {}).get("observedGeneration") == 1
-            and condition(q, "Degraded")
-            and q
-        ),
-        what="status after create",
-    )
+    body, _ = await reported(cluster, "Stalled", "Reconciled")
+    assert body["status"]["observedGeneration"] == 1
     assert body["status"]["endpoint"] == "jobs-redis.queues.svc:6379"
-    degraded = condition(body, "Degraded")
-    progressing = condition(body, "Progressing")
-    assert degraded is not None
-    assert degraded["status"] == "False"
-    assert progressing is not None
-    assert progressing["status"] == "False"
+    # No StatefulSet controller here: the new StatefulSet never reports its rollout done.
+    assert {k: v for k, v in conditions_of(body).items() if k != "PersistenceHealthy"} == {
+        "Stalled": ("False", "Reconciled", 1),
+        "Reconciling": ("True", "RollingOut", 1),
+        "Ready": ("False", "RollingOut", 1),
+    }
 
 
 async def test_changing_appendfsync_patches_config_and_rolls_the_pod(
@@ -332,7 +376,7 @@ async def test_kopf_finalizer_of_an_older_version_is_removed(
     )
 
 
-async def test_a_child_the_api_server_rejects_is_degraded_and_retried(
+async def test_a_child_the_api_server_rejects_is_reported_and_retried(
     cluster: Cluster, run_operator: RunOperator
 ) -> None:
     message = (
@@ -343,14 +387,17 @@ async def test_a_child_the_api_server_rejects_is_degraded_and_retried(
     await run_operator(fast_config())
     await cluster.create_queue("jobs", {})
 
-    body, degraded = await degraded_true(cluster, what="ChildRejected")
-    assert degraded["reason"] == "ChildRejected"
-    assert "StatefulSet/jobs-redis" in degraded["message"]
-    assert "must be less than or equal to memory limit" in degraded["message"]
+    body, reconciling = await reported(cluster, "Reconciling", "ChildRejected")
+    assert reconciling["status"] == "True"  # retried by the operator: not Stalled
+    assert "StatefulSet/jobs-redis" in reconciling["message"]
+    assert "must be less than or equal to memory limit" in reconciling["message"]
+    assert "retrying every 1 s" in reconciling["message"]
     assert body["status"]["observedGeneration"] == 1
-    progressing = condition(body, "Progressing")
-    assert progressing is not None
-    assert (progressing["status"], progressing["reason"]) == ("True", "ChildRejected")
+    assert conditions_of(body) == {
+        "Ready": ("False", "ChildRejected", 1),
+        "Reconciling": ("True", "ChildRejected", 1),
+        "Stalled": ("False", "ChildRejected", 1),
+    }
     event = await event_with_reason(cluster, "ChildRejected")
     assert event["type"] == "Warning"
     assert "StatefulSet/jobs-redis" in event["message"]
@@ -359,21 +406,18 @@ async def test_a_child_the_api_server_rejects_is_degraded_and_retried(
     # Retried: once the API server accepts it (here: the rejection lifted), it is created.
     cluster.api.accept("apps/v1/statefulsets")
     await eventually(lambda: sts_checksum(cluster), what="StatefulSet created on retry")
-    await eventually(
-        lambda: (c := condition(cluster.queue("jobs"), "Degraded")) and c["status"] == "False",
-        what="Degraded=False after the retry",
-    )
+    await reported(cluster, "Stalled", "Reconciled")
 
 
-async def test_invalid_spec_is_degraded_and_creates_nothing(
+async def test_invalid_spec_is_stalled_and_creates_nothing(
     cluster: Cluster, run_operator: RunOperator
 ) -> None:
     await run_operator(fast_config())
     await cluster.create_queue("jobs", {"persistence": {"appendfsync": "sometimes"}})
 
-    body, degraded = await degraded_true(cluster, what="Degraded condition")
-    assert degraded["reason"] == "InvalidSpec"
-    assert "appendfsync" in degraded["message"]
+    body, stalled = await reported(cluster, "Stalled", "InvalidSpec")
+    assert stalled["status"] == "True"
+    assert "appendfsync" in stalled["message"]
     assert body["status"]["observedGeneration"] == 1
     await event_with_reason(cluster, "InvalidSpec")
     # The drift repair runs again (and writes the same condition): it creates nothing either.
@@ -394,8 +438,17 @@ async def test_storage_shrink_is_refused_and_touches_nothing(
         "jobs", {"persistence": {"size": "1Gi", "appendfsync": "always"}}
     )
 
-    _, degraded = await degraded_true(cluster, what="refusal condition")
-    assert degraded["reason"] == "StorageShrinkRefused"
+    body, stalled = await reported(cluster, "Stalled", "StorageShrinkRefused", generation=2)
+    # kstatus reads Stalled=True as Failed: `helm upgrade --wait` stops with this message.
+    assert stalled["status"] == "True"
+    assert "persistence.size 1Gi is smaller than the existing volume (2Gi)" in stalled["message"]
+    assert "Set it back to 2Gi or larger" in stalled["message"]
+    assert body["status"]["observedGeneration"] == 2
+    assert {k: v for k, v in conditions_of(body).items() if k != "PersistenceHealthy"} == {
+        "Ready": ("False", "StorageShrinkRefused", 2),
+        "Reconciling": ("False", "StorageShrinkRefused", 2),
+        "Stalled": ("True", "StorageShrinkRefused", 2),
+    }
     await event_with_reason(cluster, "StorageShrinkRefused")
     await more_reconcile_passes(cluster)
     assert cluster.get("apps/v1", "statefulsets", "jobs-redis") == sts_before
@@ -409,21 +462,10 @@ async def test_status_timer_reports_real_depths_and_redis_down(
     try:
         for job in ("a", "b", "c"):
             redis.cli("LPUSH", "enhancement:queue", job)
-        password = base64.b64encode(b"s3cret pass").decode()
-        await cluster.request(
-            "POST",
-            "/api/v1/namespaces/queues/secrets",
-            {
-                "apiVersion": "v1",
-                "kind": "Secret",
-                "metadata": {"name": "queue-password", "namespace": "queues"},
-                "data": {"token": password},
-            },
-        )
+        auth = await with_password_secret(cluster, "s3cret pass")
         await run_operator(fast_config(redis_port=redis.port))
-        await cluster.create_queue(
-            "jobs", {"auth": {"existingSecret": "queue-password", "secretKey": "token"}}
-        )
+        await cluster.create_queue("jobs", {"auth": auth})
+        await finish_rollout(cluster)
 
         def ready() -> dict[str, object] | None:
             body = cluster.queue("jobs")
@@ -470,19 +512,9 @@ async def test_a_secret_key_without_existing_secret_converges(
     await run_operator(fast_config(redis_port=port))
     await cluster.create_queue("jobs", {"auth": {"secretKey": "token"}})
 
-    body = await eventually(
-        lambda: (
-            (q := cluster.queue("jobs")).get("status", {}).get("observedGeneration") == 1
-            and condition(q, "Degraded")
-            and q
-        ),
-        what="the reconcile pass settled",
-    )
-    degraded, progressing = condition(body, "Degraded"), condition(body, "Progressing")
-    assert degraded is not None
-    assert progressing is not None
-    assert (degraded["status"], degraded["reason"]) == ("False", "Reconciled")
-    assert (progressing["status"], progressing["reason"]) == ("False", "Reconciled")
+    await reported(cluster, "Stalled", "Reconciled")
+    await finish_rollout(cluster)
+    await reported(cluster, "Reconciling", "Reconciled")
     secret = cluster.get("v1", "secrets", "jobs-redis-auth")
     assert secret is not None
     assert set(secret["data"]) == {"token"}
@@ -507,3 +539,65 @@ async def test_a_secret_key_without_existing_secret_converges(
         )
     finally:
         redis.kill()
+
+
+async def test_a_spec_change_is_ready_only_once_the_statefulset_rolled_it_out(
+    cluster: Cluster, run_operator: RunOperator, tmp_path: Path
+) -> None:
+    """What `helm upgrade --wait` (kstatus) and `kubectl wait --for=condition=Ready` wait for:
+    Redis answering is not enough, the StatefulSet must have rolled out the new generation."""
+    redis = RedisServer(data_dir=tmp_path / "redis", password="s3cret pass").start()
+    try:
+        auth = await with_password_secret(cluster, "s3cret pass")
+        await run_operator(fast_config(redis_port=redis.port))
+        await cluster.create_queue("jobs", {"auth": auth})
+        await finish_rollout(cluster)
+        await reported(cluster, "Ready", "RedisAnswering")
+
+        await cluster.patch_queue_spec("jobs", {"persistence": {"appendfsync": "always"}})
+        body, _ = await reported(cluster, "Ready", "RollingOut", generation=2)
+        assert body["status"]["observedGeneration"] == 2
+        assert {k: v for k, v in conditions_of(body).items() if k != "PersistenceHealthy"} == {
+            "Ready": ("False", "RollingOut", 2),
+            "Reconciling": ("True", "RollingOut", 2),
+            "Stalled": ("False", "Reconciled", 2),
+        }
+        ready = condition(body, "Ready")
+        assert ready is not None
+        assert ready["message"] == (
+            "StatefulSet jobs-redis: its controller has not seen generation 2 yet"
+        )
+        # Passes and status reads come and go (Redis answers all along): still rolling out.
+        await more_reconcile_passes(cluster)
+        assert conditions_of(cluster.queue("jobs"))["Ready"] == ("False", "RollingOut", 2)
+
+        await finish_rollout(cluster)
+        body, ready = await reported(cluster, "Ready", "RedisAnswering", generation=2)
+        assert ready["status"] == "True"
+        assert conditions_of(body) == {
+            "Ready": ("True", "RedisAnswering", 2),
+            "Reconciling": ("False", "Reconciled", 2),
+            "Stalled": ("False", "Reconciled", 2),
+            "PersistenceHealthy": ("True", "AOFHealthy", 2),
+        }
+    finally:
+        redis.kill()
+
+
+async def test_a_missing_password_secret_is_reconciling_for_the_observed_generation(
+    cluster: Cluster, run_operator: RunOperator
+) -> None:
+    await run_operator(fast_config())
+    auth = {"existingSecret": "queue-password", "secretKey": "token"}
+    await cluster.create_queue("jobs", {"auth": auth})
+
+    body, reconciling = await reported(cluster, "Reconciling", "WaitingForSecret")
+    assert reconciling["status"] == "True"
+    assert "'queue-password' named in spec.auth.existingSecret is missing" in reconciling["message"]
+    # The operator has acted on generation 1 (it waits): kstatus sees InProgress, not stale.
+    assert body["status"]["observedGeneration"] == 1
+    assert conditions_of(body)["Stalled"] == ("False", "WaitingForSecret", 1)
+    assert conditions_of(body)["Ready"] == ("False", "WaitingForSecret", 1)
+
+    assert await with_password_secret(cluster, "s3cret pass") == auth
+    await reported(cluster, "Stalled", "Reconciled")

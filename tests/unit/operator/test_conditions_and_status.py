@@ -13,20 +13,43 @@ T1 = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def test_transition_time_moves_only_when_status_flips() -> None:
-    first = merge_conditions([], [Condition("Ready", "False", "RedisUnreachable", "down")], T0)
-    same = merge_conditions(first, [Condition("Ready", "False", "RedisUnreachable", "still")], T1)
+    first = merge_conditions([], [Condition("Ready", "False", "RedisUnreachable", "down")], T0, 1)
+    same = merge_conditions(
+        first, [Condition("Ready", "False", "RedisUnreachable", "still")], T1, 1
+    )
     assert same[0]["lastTransitionTime"] == "2026-01-01T00:00:00Z"
     assert same[0]["message"] == "still"
-    flipped = merge_conditions(same, [Condition("Ready", "True", "RedisAnswering")], T1)
+    flipped = merge_conditions(same, [Condition("Ready", "True", "RedisAnswering")], T1, 1)
     assert flipped[0]["lastTransitionTime"] == "2026-01-02T00:00:00Z"
 
 
 def test_other_conditions_are_kept_in_a_stable_order() -> None:
     current = merge_conditions(
-        [], [Condition("Degraded", "False", "Reconciled"), Condition("Ready", "True", "Up")], T0
+        [], [Condition("Stalled", "False", "Reconciled"), Condition("Ready", "True", "Up")], T0, 1
     )
-    merged = merge_conditions(current, [Condition("PersistenceHealthy", "True", "AOFHealthy")], T1)
-    assert [c["type"] for c in merged] == ["Ready", "PersistenceHealthy", "Degraded"]
+    merged = merge_conditions(
+        current, [Condition("PersistenceHealthy", "True", "AOFHealthy")], T1, 1
+    )
+    assert [c["type"] for c in merged] == ["Ready", "Stalled", "PersistenceHealthy"]
+
+
+def test_each_updated_condition_carries_the_generation_it_is_about() -> None:
+    current = merge_conditions([], [Condition("Stalled", "False", "Reconciled")], T0, 3)
+    merged = merge_conditions(current, [Condition("Ready", "False", "RollingOut")], T1, 4)
+    by_type = {c["type"]: c for c in merged}
+    assert by_type["Ready"]["observedGeneration"] == 4
+    assert by_type["Stalled"]["observedGeneration"] == 3  # not recomputed: still about 3
+
+
+def test_conditions_of_older_operator_versions_are_dropped() -> None:
+    """The CRD's schema no longer lists them: a status write keeping them would be refused."""
+    older = [
+        {"type": "Progressing", "status": "False", "reason": "Reconciled"},
+        {"type": "Degraded", "status": "False", "reason": "Reconciled"},
+        {"type": "Ready", "status": "True", "reason": "RedisAnswering"},
+    ]
+    merged = merge_conditions(older, [Condition("Stalled", "False", "Reconciled")], T0, 2)
+    assert [c["type"] for c in merged] == ["Ready", "Stalled"]
 
 
 def snapshot(**persistence: bool) -> Snapshot:

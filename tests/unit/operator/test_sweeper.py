@@ -129,3 +129,26 @@ async def test_stop_cancels_the_loop_and_runs_in_flight() -> None:
     assert job.runs == ["a"]
     await sweeper.stop()
     assert sweeper._running == {}
+
+
+async def test_run_soon_makes_a_job_due_now_and_again_after_a_run_in_flight() -> None:
+    """A reconcile pass that started a rollout asks for the status read now, not in 30 s; if
+    a read is running (it may have seen the StatefulSet before the change), one more follows."""
+    clock = Clock()
+    job = Recorder(delay=30)
+    sweeper = Sweeper({"uid-a": [item("a")]}, {"status": Schedule(job, 0, 30)}, clock=clock)
+    await run(sweeper, 0)
+    clock.now = 1
+    sweeper.run_soon("uid-a", "status")
+    assert await run(sweeper, 1) == ["status work/a"]
+
+    job.release.clear()
+    clock.now = 31
+    (in_flight,) = sweeper.start_due(31)
+    await asyncio.sleep(0)
+    sweeper.run_soon("uid-a", "status")
+    job.release.set()
+    await in_flight
+    clock.now = 32
+    assert await run(sweeper, 32) == ["status work/a"]
+    assert job.runs == ["a", "a", "a", "a"]
