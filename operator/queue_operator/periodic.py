@@ -56,8 +56,10 @@ async def refresh_status(ctx: OperatorContext, item: Tracked) -> float:
     except ValueError:
         return config.status_interval  # the Stalled condition says why; no Redis to read
     try:
-        report, rollout = await observe(ctx, owner, spec)
         async with ctx.locks.get(owner.uid):
+            # Under the lock: a StatefulSet read before a concurrent pass applied a change
+            # would make Ready True for a generation that is not rolled out.
+            report, rollout = await observe(ctx, owner, spec)
             live = await api.get_queue(owner.namespace, owner.name)
             if live is None:
                 return config.status_interval  # deleted meanwhile; the index drops it
