@@ -251,7 +251,10 @@ class Memory(_Model):
     )
     rules: ClassVar[tuple[Rule, ...]] = (
         Rule(
-            "self.maxmemoryPolicy == 'noeviction' || self.allowEviction",
+            # has(): the API server also checks the CRD's default for `memory`, `{}`, where
+            # the fields' own defaults are not filled in ("no such key" refuses the CRD).
+            "!has(self.maxmemoryPolicy) || self.maxmemoryPolicy == 'noeviction'"
+            " || (has(self.allowEviction) && self.allowEviction)",
             EVICTION_RULE,
             {
                 "if": _when("maxmemoryPolicy", {"not": {"const": "noeviction"}}),
