@@ -63,8 +63,12 @@ def spec_schema() -> Schema:
 
 
 def status_schema() -> Schema:
+    """``status``, defaulted to ``observedGeneration: 0`` so that a RedisQueue the operator has
+    not acted on yet reads as not yet observed: kstatus (helm 4 ``--wait``) would otherwise call
+    an object without any status ready at once."""
     schema = convert(model_schema(RedisQueueStatus), "kubernetes")
     schema["description"] = "Written by the operator."
+    schema["default"] = {"observedGeneration": 0}
     return schema
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.stack import RedisSession, wait_rqueue_ready
+from tests.e2e.stack import RedisSession
 from tests.support.kube import CommandError, E2ESettings, Kubectl, condition, run
 
 pytestmark = pytest.mark.e2e
@@ -56,9 +56,9 @@ def ns(settings: E2ESettings, kubectl: Kubectl) -> Iterator[Kubectl]:
     try:
         run(helm4(settings, "install", RELEASE, *chart, *values, "--wait", *TIMEOUT), timeout=700)
         ns = Kubectl(context=settings.context, namespace=NAMESPACE, binary=settings.kubectl)
-        # Not helm's to wait for here: a RedisQueue the operator has not written a status to
-        # yet counts as ready for kstatus (no observedGeneration, no conditions to read).
-        wait_rqueue_ready(ns, RELEASE, settings.ready_timeout)
+        # No waiting of our own after install either: the CRD defaults status.observedGeneration
+        # to 0, so kstatus sees a RedisQueue the operator has not acted on as in progress.
+        served(ns)
         yield ns
     finally:
         run(helm4(settings, "uninstall", RELEASE, "--ignore-not-found", "--wait"), timeout=400)
