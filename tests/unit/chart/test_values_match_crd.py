@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.support.helm import CHART, ROOT, Helm, HelmError
+from tests.support.helm import CHART, ROOT, Helm, HelmError, find
 from tests.unit.operator.test_manifests import REFUSED
 
 CRD_FILE = ROOT / "manifests" / "crds" / "redisqueues.queues.ai-agents.io.yaml"
@@ -175,3 +175,22 @@ def test_helm_refuses_what_the_crd_refuses(
     assert "values don't meet the specifications of the schema" in message, message
     path = _leaf_path(spec, ("redisQueue",))
     assert _names_path(helm, message, path), (path, message)
+
+
+def test_an_evicting_policy_needs_its_named_opt_in(helm: Helm, tmp_path: Path) -> None:
+    """allkeys-* deletes jobs when Redis is full: the chart refuses it unless asked by name."""
+    evicting = {"memory": {"maxmemoryPolicy": "allkeys-lru"}}
+    with pytest.raises(HelmError) as caught:
+        helm.template(values={"redisQueue": evicting}, work_dir=tmp_path)
+    assert "allowEviction" in caught.value.stderr, caught.value.stderr
+    values_file = tmp_path / "evicting.yaml"
+    values_file.write_text(yaml.safe_dump({"redisQueue": evicting}))
+    with pytest.raises(HelmError):
+        helm.lint([values_file])
+    opted_in = {"memory": {"maxmemoryPolicy": "allkeys-lru", "allowEviction": True}}
+    rendered = helm.template(values={"redisQueue": opted_in}, work_dir=tmp_path)
+    assert find(rendered, "RedisQueue")["spec"]["memory"] == {
+        "maxmemory": "0",
+        "maxmemoryPolicy": "allkeys-lru",
+        "allowEviction": True,
+    }
