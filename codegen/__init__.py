@@ -10,7 +10,9 @@ later one may read what an earlier one wrote):
    helper, and the chart README's values table (from the spec and values.yaml's comments);
 3. the RedisQueue field table in docs/operator.md (from the spec);
 4. manifests/ files the chart renders (operator RBAC and Deployment, autoscaling examples);
-5. tests/schemas/: third-party CRD schemas from the pinned Go module sources.
+5. tests/schemas/: third-party CRD schemas from the pinned Go module sources;
+6. deploy/: docker-compose.yml's Prometheus files, the chart's rule file and the compose scrape
+   config (from the chart and deploy/prometheus/prometheus.yml).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def generators() -> list[tuple[str, Callable[[Path], Outputs]]]:
     """(name, outputs function) in writing order; imported lazily so ``--help`` is cheap."""
-    from codegen import targets, upstream_schemas
+    from codegen import deploy, targets, upstream_schemas
 
     return [
         ("crd", targets.crd_files),
@@ -32,6 +34,7 @@ def generators() -> list[tuple[str, Callable[[Path], Outputs]]]:
         ("docs", targets.doc_files),
         ("manifests", targets.manifest_files),
         ("upstream schemas", lambda _root: upstream_schemas.outputs()),
+        ("deploy", deploy.deploy_files),
     ]
 
 

@@ -10,7 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # python3-venv: Debian's python3 has no ensurepip without it, so `python -m venv` would fail.
-APT_PACKAGES=(redis-server redis-tools prometheus prometheus-redis-exporter unzip python3 python3-venv)
+# docker-compose (Debian's 1.x): tests/unit/test_compose.py runs its `config`, which needs no
+# Docker engine (--no-install-recommends keeps docker.io out).
+APT_PACKAGES=(redis-server redis-tools prometheus prometheus-redis-exporter unzip python3 python3-venv
+    docker-compose)
 if [ "${1:-}" = cluster ]; then
     # Go itself is not among them: Debian's 1.19 is too old for the cluster's modules
     # (cluster/go needs >= 1.26, see `python -m tests.localcluster check`).

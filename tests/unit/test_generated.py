@@ -12,7 +12,7 @@ import yaml
 from pydantic import Field
 
 import codegen
-from codegen import chart, crd, targets
+from codegen import chart, crd, deploy, targets
 from queue_operator.spec import RedisQueueSpec, _Model
 from tests.support.helm import CHART, ROOT, Helm, HelmError, find
 
@@ -35,6 +35,8 @@ def test_a_stale_file_is_reported(tmp_path: Path) -> None:
     (tmp_path / "charts/redis-queue/values.yaml").write_text(
         (ROOT / "charts/redis-queue/values.yaml").read_text()
     )
+    # The one hand-written input that no generator writes (codegen/deploy.py reads it).
+    shutil.copyfile(ROOT / deploy.LOCAL_CONFIG, tmp_path / deploy.LOCAL_CONFIG)
     assert codegen.stale(tmp_path) == [edited]
 
 
