@@ -34,6 +34,13 @@ decoding an envelope as a job fails, and consuming it would move every dead lett
 ``<name>:dlq`` wrapped once more. Read them with :meth:`JobQueue.peek`, which decodes the
 envelopes of a dead-letter list, or ``redis-cli LRANGE``.
 
+:class:`DeadLetters` is what a person works a dead-letter list with: list and show its
+envelopes (oldest first, each with an index and an id, a hash of the stored text that does not
+shift when other entries come and go), requeue one onto its source queue, purge one or all.
+A requeue is one Lua script: it checks the exact envelope is still there, pushes the job, then
+removes that envelope (``LREM`` count 1), so two people requeueing the same dead letter move it
+once, and a failed push (``WRONGTYPE``, out of memory) leaves both lists as they were.
+
 Redis connection and timeout errors are logged with the operation and queue as fields and
 re-raised as :class:`QueueUnavailableError`, so callers handle one exception type. A key that
 holds something other than a list (Redis answers ``WRONGTYPE``) raises
@@ -42,11 +49,12 @@ holds something other than a list (Redis answers ``WRONGTYPE``) raises
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import socket
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -86,6 +94,21 @@ return moved
 """
 
 
+# A requeued dead letter goes to the right end (next to be taken), as re-queued orphans do: it
+# has waited its turn once already. The push comes before the removal so that a push Redis
+# refuses (WRONGTYPE, OOM) aborts the script before anything was written; LPOS first makes an
+# envelope that is gone (requeued or purged by someone else) a no-op. Returns the queue's depth
+# after the push, or -1 when the envelope was not there.
+_REQUEUE_DEAD_LETTER = """
+if not redis.call('LPOS', KEYS[1], ARGV[1]) then
+  return -1
+end
+local depth = redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('LREM', KEYS[1], 1, ARGV[1])
+return depth
+"""
+
+
 class QueueUnavailableError(Exception):
     """Redis refused, dropped or did not answer a queue operation in time."""
 
@@ -100,6 +123,14 @@ class QueueKeyTypeError(Exception):
 
 class DeadLetterListError(ValueError):
     """A dead-letter list was asked to hand out jobs; its entries are envelopes."""
+
+
+class DeadLetterGoneError(LookupError):
+    """The dead letter asked for is not (or no longer) in its list; nothing was changed."""
+
+
+class NotRequeueableError(ValueError):
+    """A dead letter that cannot go back as it is: say what to fix, change nothing."""
 
 
 DEAD_LETTER_SUFFIX = ":dlq"
@@ -360,3 +391,157 @@ class ReliableConsumer:
         with _redis_errors("release", self.queue.name):
             await self.queue.client.delete(self._heartbeat)
         return await self.requeue_orphans()
+
+
+DEAD_LETTER_ID_LENGTH = 12
+_SCAN_PAGE = 1000
+
+
+def dead_letter_id(raw: str) -> str:
+    """A short hash of the stored text: it names one entry however many others come and go
+    (an index shifts when an older entry leaves). Identical texts share an id and are
+    interchangeable: requeue and purge take one of them."""
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogateescape")).hexdigest()
+    return digest[:DEAD_LETTER_ID_LENGTH]
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDeadLetter:
+    """One entry of a dead-letter list as it was read.
+
+    ``index`` is its place in processing order (0 = oldest, ``LINDEX key -1``); ``raw`` is the
+    exact stored text, the one thing requeue and purge remove, so they never take a different
+    entry than the one that was shown.
+    """
+
+    index: int
+    raw: str
+    entry: DeadLetter | Undecodable
+
+    @property
+    def id(self) -> str:
+        return dead_letter_id(self.raw)
+
+
+@dataclass(frozen=True, slots=True)
+class Requeued:
+    """A dead letter's job, back at the front of ``queue`` (``depth`` after the push)."""
+
+    job: Job
+    queue: str
+    depth: int
+
+
+class DeadLetters:
+    """A dead-letter list as a person works it: read, requeue, purge (module docstring)."""
+
+    def __init__(self, client: Redis, queue: str) -> None:
+        """``queue``: the dead-letter list itself, or a queue whose dead letters to work on."""
+        self.client = client
+        self.name = queue if is_dead_letter_list(queue) else dead_letter_name(queue)
+
+    async def depth(self) -> int:
+        with _redis_errors("dlq_depth", self.name):
+            return await self.client.llen(self.name)
+
+    async def entries(self, count: int = 10) -> list[StoredDeadLetter]:
+        """The ``count`` oldest entries, oldest (next in processing order) first."""
+        if count < 1:
+            return []
+        with _redis_errors("dlq_list", self.name):
+            raws = await self.client.lrange(self.name, -count, -1)
+        return [self._stored(index, raw) for index, raw in enumerate(reversed(raws))]
+
+    async def find(self, ref: int | str) -> StoredDeadLetter:
+        """The entry at index ``ref`` (an int) or with id ``ref`` (a str)."""
+        if isinstance(ref, int):
+            with _redis_errors("dlq_find", self.name):
+                raw = await self.client.lindex(self.name, -1 - ref) if ref >= 0 else None
+            if raw is not None:
+                return self._stored(ref, raw)
+        else:
+            async for stored in self._scan():
+                if stored.id == ref:
+                    return stored
+        what = f"index {ref}" if isinstance(ref, int) else f"id {ref}"
+        raise DeadLetterGoneError(
+            f"no dead letter with {what} in {self.name} (it holds {await self.depth()}; "
+            f"see: queuectl dlq list --queue {self.name})"
+        )
+
+    async def requeue(self, stored: StoredDeadLetter, fixed: Job | None = None) -> Requeued:
+        """Move ``stored`` back to its source queue as ``fixed``, or as its own payload if that
+        is a valid job; refuse (:class:`NotRequeueableError`) before any write otherwise."""
+        envelope = stored.entry
+        if isinstance(envelope, Undecodable):
+            raise NotRequeueableError(
+                f"dead letter {stored.id} in {self.name} is not an envelope ({envelope.reason}), "
+                "so its source queue is unknown: push a fixed job with queuectl push --queue "
+                f"QUEUE, then delete it with queuectl dlq purge {stored.id} --queue {self.name}"
+            )
+        if is_dead_letter_list(envelope.queue):
+            raise NotRequeueableError(
+                f"dead letter {stored.id} names a dead-letter list ({envelope.queue}) as its "
+                "source queue; jobs pushed there never run. Push a fixed job to the right "
+                "queue with queuectl push, then delete it with queuectl dlq purge"
+            )
+        job = fixed if fixed is not None else decode_job(envelope.payload)
+        if isinstance(job, Undecodable):
+            raise NotRequeueableError(
+                f"the payload of dead letter {stored.id} is still not a valid job ({job.reason}): "
+                f"pass a fixed one, e.g. queuectl dlq requeue {stored.id} --queue {self.name} "
+                "--payload JOB_JSON (see: queuectl dlq show)"
+            )
+        with _redis_errors("dlq_requeue", envelope.queue):
+            depth = int(
+                await self.client.eval(
+                    _REQUEUE_DEAD_LETTER, 2, self.name, envelope.queue, stored.raw, encode_job(job)
+                )
+            )
+        if depth < 0:
+            raise self._gone(stored)
+        log.info(
+            "dead letter requeued",
+            extra={"dead_letter": self.name, "queue": envelope.queue, "id": stored.id},
+        )
+        return Requeued(job, envelope.queue, depth)
+
+    async def remove(self, stored: StoredDeadLetter) -> None:
+        """Delete exactly the entry that was read (``LREM`` count 1 of its text)."""
+        with _redis_errors("dlq_purge", self.name):
+            removed = await self.client.lrem(self.name, 1, stored.raw)
+        if not removed:
+            raise self._gone(stored)
+        log.warning("dead letter deleted", extra={"dead_letter": self.name, "id": stored.id})
+
+    async def purge(self) -> int:
+        """Delete every entry; returns how many there were when they went (one transaction)."""
+        with _redis_errors("dlq_purge", self.name):
+            async with self.client.pipeline(transaction=True) as tx:
+                tx.llen(self.name)
+                tx.delete(self.name)
+                count, _ = await tx.execute()
+        log.warning("dead letters purged", extra={"dead_letter": self.name, "count": count})
+        return int(count)
+
+    def _stored(self, index: int, raw: str | bytes) -> StoredDeadLetter:
+        text = _text(raw)
+        return StoredDeadLetter(index, text, decode_dead_letter(text))
+
+    async def _scan(self) -> AsyncIterator[StoredDeadLetter]:
+        """Every entry, oldest first, a page at a time (a dead-letter list can be long)."""
+        start = 0
+        while True:
+            with _redis_errors("dlq_find", self.name):
+                raws = await self.client.lrange(self.name, -(start + _SCAN_PAGE), -(start + 1))
+            for offset, raw in enumerate(reversed(raws)):
+                yield self._stored(start + offset, raw)
+            if len(raws) < _SCAN_PAGE:
+                return
+            start += _SCAN_PAGE
+
+    def _gone(self, stored: StoredDeadLetter) -> DeadLetterGoneError:
+        return DeadLetterGoneError(
+            f"dead letter {stored.id} is no longer in {self.name} (requeued or purged by "
+            "someone else meanwhile); nothing was changed"
+        )

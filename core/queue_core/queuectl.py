@@ -7,6 +7,9 @@
     queuectl peek --queue enhancement:dlq   # dead letters: payload, reason, source, when
     queuectl depth                      # every configured queue
     queuectl stats                      # depths, oldest-job ages, AOF state, ping
+    queuectl dlq list                   # dead letters, oldest first: index, id, reason, preview
+    queuectl dlq requeue ID [--payload FIXED_JOB_JSON]   # back to its source queue, next in line
+    queuectl dlq purge ID               # one; all of them with: queuectl dlq purge --yes
 
 It reads the same ``AI_AGENTS_*`` settings (and flags) as the exporter, so pointing both at a
 Redis is one environment; the setting flags work before or after the subcommand. ``--queue``
@@ -15,7 +18,8 @@ defaults to the first configured queue for ``push``, ``pop`` and ``peek``; ``dep
 
 Exit codes: 0 ok, 1 Redis unavailable, 2 invalid configuration or input, 3 ``pop`` met an entry
 that is not a job and moved it to the dead-letter list instead of returning a job (stdout says
-where and why; pop again for the next job). Logs go to stderr as JSON.
+where and why; pop again for the next job), 4 ``dlq`` found no such dead letter (another
+requeue or purge took it first; nothing was changed). Logs go to stderr as JSON.
 """
 
 from __future__ import annotations
@@ -36,10 +40,14 @@ from queue_core.connection import TIMEOUT_SECONDS, create_client
 from queue_core.jobs import DeadLetter, Job, Undecodable, decode_job, iso_utc
 from queue_core.logs import configure_logging
 from queue_core.queue import (
+    DEAD_LETTER_ID_LENGTH,
     DeadLettered,
+    DeadLetterGoneError,
+    DeadLetters,
     JobQueue,
     QueueKeyTypeError,
     QueueUnavailableError,
+    StoredDeadLetter,
     is_dead_letter_list,
     source_queues,
 )
@@ -56,12 +64,14 @@ from queue_core.settings import (
 from queue_core.snapshot import Snapshot, job_age_seconds, read_snapshot
 
 EXIT_DEAD_LETTERED = 3
+EXIT_GONE = 4
+PREVIEW_CHARS = 60
 PEEK_MAX = 1000  # LRANGE of more is a dump, not a peek: redis-cli LRANGE is there for that
 REQUIRED_FIELDS = tuple(name for name, field in Job.model_fields.items() if field.is_required())
 
 
 class InputError(Exception):
-    """A job given on the command line or stdin is not a valid job."""
+    """Input from the command line or stdin that queuectl refuses before changing anything."""
 
 
 def entry_json(item: Job | DeadLetter | Undecodable) -> dict[str, Any]:
@@ -103,9 +113,23 @@ def job_texts(arguments: Sequence[str]) -> Iterator[str]:
         yield from (line for line in sys.stdin if line.strip())
 
 
+def parse_payload(text: str) -> Job:
+    """``requeue --payload``: exactly one valid job, checked before Redis is asked."""
+    texts = list(job_texts([text]))
+    if len(texts) != 1:
+        raise InputError(f"--payload: give exactly one job as a JSON object, got {len(texts)}")
+    decoded = decode_job(texts[0])
+    if isinstance(decoded, Undecodable):
+        raise InputError(f"--payload: {decoded.reason}")
+    return decoded
+
+
 async def run(settings: RedisSettings, args: argparse.Namespace, jobs: list[Job]) -> Any:
     client = create_client(settings)
     try:
+        if args.command == "dlq":
+            fixed = jobs[0] if jobs else None
+            return await run_dlq(DeadLetters(client, args.queue or settings.queues[0]), args, fixed)
         queue = JobQueue(client, args.queue or settings.queues[0])
         if args.command == "push":
             depth = await queue.push_many(jobs)
@@ -126,6 +150,52 @@ async def run(settings: RedisSettings, args: argparse.Namespace, jobs: list[Job]
         return stats_json(snapshot)
     finally:
         await client.aclose()
+
+
+async def run_dlq(dead: DeadLetters, args: argparse.Namespace, fixed: Job | None) -> Any:
+    head = {"dead_letter": dead.name}
+    if args.dlq_command == "list":
+        shown = [dlq_summary(stored) for stored in await dead.entries(args.count)]
+        return head | {"depth": await dead.depth(), "dead_letters": shown}
+    if args.dlq_command == "purge" and args.ref is None:
+        if not args.yes:
+            raise InputError(
+                f"purge would delete all {await dead.depth()} dead letters of {dead.name}; "
+                "nothing was deleted. Run it again with --yes, or name one: purge ID"
+            )
+        return head | {"purged": await dead.purge()}
+    stored = await dead.find(args.ref)
+    if args.dlq_command == "show":
+        return head | dlq_full(stored)
+    if args.dlq_command == "purge":
+        await dead.remove(stored)
+        return head | {"purged": 1, "deleted": dlq_full(stored)}
+    moved = await dead.requeue(stored, fixed)
+    return head | {
+        "requeued": stored.id,
+        "queue": moved.queue,
+        "job": entry_json(moved.job),
+        "depth": moved.depth,
+    }
+
+
+def dlq_full(stored: StoredDeadLetter) -> dict[str, Any]:
+    """One entry in full; ``job_problem`` says why its payload cannot be requeued as it is."""
+    full = {"index": stored.index, "id": stored.id} | entry_json(stored.entry)
+    if isinstance(stored.entry, DeadLetter):
+        as_job = decode_job(stored.entry.payload)
+        full["job_problem"] = as_job.reason if isinstance(as_job, Undecodable) else None
+    return full
+
+
+def dlq_summary(stored: StoredDeadLetter) -> dict[str, Any]:
+    """One line's worth of an entry: its payload's size and start instead of the payload."""
+    key = "payload" if isinstance(stored.entry, DeadLetter) else "undecodable"
+    summary: dict[str, Any] = {"index": stored.index, "id": stored.id} | entry_json(stored.entry)
+    text: str = summary.pop(key)
+    cut = text if len(text) <= PREVIEW_CHARS else text[: PREVIEW_CHARS - 1] + "…"
+    size = len(text.encode("utf-8", "surrogateescape"))
+    return summary | {f"{key}_bytes": size, f"{key}_preview": cut}
 
 
 def dead_lettered(moved: DeadLettered) -> dict[str, str]:
@@ -204,6 +274,40 @@ def push_queue(text: str) -> str:
     return name
 
 
+def dead_letter_ref(text: str) -> int | str:
+    """``INDEX`` (0 = oldest, shifts as older entries leave) or ``ID`` (as ``dlq list`` shows it,
+    stable). An id is exactly 12 hex digits, so 12 digits are read as one: no list is that long."""
+    if len(text) == DEAD_LETTER_ID_LENGTH and all(c in "0123456789abcdef" for c in text):
+        return text
+    if text.isascii() and text.isdigit():
+        return int(text)
+    raise argparse.ArgumentTypeError(
+        f"must be an index (0 = the oldest) or a {DEAD_LETTER_ID_LENGTH}-hex-digit id "
+        f"as queuectl dlq list shows them, got {text!r}"
+    )
+
+
+DLQ_EPILOG = """\
+INDEX is a place in processing order (0 = the oldest) and shifts when an older entry leaves; ID
+(12 hex digits, a hash of the entry) does not. requeue puts the job at the front of its source
+queue (next to be taken: it has waited its turn once), in one atomic step that also removes
+exactly that entry; if another requeue or purge took it first, nothing changes and the exit
+code is 4. A payload that is still not a valid job needs --payload.
+
+examples:
+  queuectl dlq list                            # the first configured queue's dead letters
+  queuectl dlq list --queue billing:queue --count 50
+  queuectl dlq show 0                          # the oldest, in full
+  queuectl dlq show 3f2a9c01b7de               # by id
+  queuectl dlq requeue 3f2a9c01b7de            # its payload is a valid job (now)
+  queuectl dlq requeue 0 --payload '{"tenant_id": "t1", "ticket_id": "TKT-1", "description": "x"}'
+  queuectl dlq show 0 | jq -c '.payload | fromjson | .ticket_id = "TKT-1"' \\
+    | queuectl dlq requeue 0 --payload -
+  queuectl dlq purge 3f2a9c01b7de              # delete one
+  queuectl dlq purge --yes                     # delete all (without --yes: says how many)
+"""
+
+
 class JobsArgument(argparse.Action):
     """``push``'s jobs: at least one, so that a bare ``queuectl push`` explains itself instead
     of waiting on stdin in silence."""
@@ -247,7 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="queuectl",
         description="Push, pop, peek and inspect Redis job queues (JSON out). Exit codes: "
         "0 ok, 1 Redis unavailable, 2 invalid configuration or input, "
-        f"{EXIT_DEAD_LETTERED} pop dead-lettered an entry that was not a job.",
+        f"{EXIT_DEAD_LETTERED} pop dead-lettered an entry that was not a job, "
+        f"{EXIT_GONE} dlq found no such dead letter.",
     )
     add_version_flag(parser)
     add_setting_flags(parser, RedisSettings)
@@ -297,6 +402,45 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"how many, 1 to {PEEK_MAX} (default: 10)",
     )
     depth = command("depth", "LLEN of each queue (null: key is not a list)")
+    dlq = command(
+        "dlq",
+        "list, show, requeue or purge dead letters",
+        epilog=DLQ_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+
+    def dlq_command(name: str, summary: str) -> argparse.ArgumentParser:
+        sub = dlq_commands.add_parser(
+            name, help=summary, description=settings_note, parents=[settings_after]
+        )
+        sub.add_argument(
+            "--queue",
+            type=queue_name,
+            help="a queue, for its dead-letter list, or the dead-letter list itself "
+            "(default: the first configured queue)",
+        )
+        return sub
+
+    dlq_list = dlq_command("list", "the oldest dead letters: index, id, reason, preview")
+    dlq_list.add_argument(
+        "--count", type=peek_count, default=10, help=f"how many, 1 to {PEEK_MAX} (default: 10)"
+    )
+    ref_help = "INDEX (0 = the oldest) or ID, as dlq list shows them"
+    dlq_command("show", "one dead letter in full").add_argument(
+        "ref", type=dead_letter_ref, metavar="INDEX_OR_ID", help=ref_help
+    )
+    requeue = dlq_command("requeue", "move one dead letter back to its source queue")
+    requeue.add_argument("ref", type=dead_letter_ref, metavar="INDEX_OR_ID", help=ref_help)
+    requeue.add_argument(
+        "--payload",
+        metavar="JOB_JSON",
+        help="the fixed job to requeue instead, or - to read it from stdin "
+        "(default: the dead letter's own payload, if it is a valid job)",
+    )
+    purge = dlq_command("purge", "delete one dead letter, or all of them with --yes")
+    purge.add_argument("ref", nargs="?", type=dead_letter_ref, metavar="INDEX_OR_ID", help=ref_help)
+    purge.add_argument("--yes", action="store_true", help="delete every dead letter")
     stats = command("stats", "depths, oldest-job ages, AOF state, ping")
     push.add_argument(
         "--queue",
@@ -341,10 +485,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 2
     try:
         jobs = parse_jobs(job_texts(args.jobs)) if args.command == "push" else []
+        if getattr(args, "payload", None) is not None:
+            jobs = [parse_payload(args.payload)]
         result = asyncio.run(run(settings, args, jobs))
     except (InputError, ValueError, QueueKeyTypeError) as error:
         print(f"queuectl: {error}", file=sys.stderr)
         return 2
+    except DeadLetterGoneError as error:
+        print(f"queuectl: {error}", file=sys.stderr)
+        return EXIT_GONE
     except ResponseError as error:
         print(f"queuectl: Redis refused the command: {error}", file=sys.stderr)
         return 1

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import argparse
 
-from queue_core.queuectl import build_parser
+import pytest
+
+from queue_core.queuectl import build_parser, dead_letter_ref
 
 
-def parsers() -> dict[str, argparse.ArgumentParser]:
-    top = build_parser()
-    (commands,) = (a for a in top._actions if isinstance(a, argparse._SubParsersAction))
-    return {"queuectl": top} | {f"queuectl {n}": p for n, p in commands.choices.items()}
+def parsers(
+    parser: argparse.ArgumentParser | None = None, name: str = "queuectl"
+) -> dict[str, argparse.ArgumentParser]:
+    """Every parser by its command line, the ``dlq`` group's subcommands included."""
+    parser = parser or build_parser()
+    found = {name: parser}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                found |= parsers(sub, f"{name} {sub_name}")
+    return found
 
 
 def test_every_option_shows_its_default() -> None:
@@ -24,4 +33,20 @@ def test_every_option_shows_its_default() -> None:
         and "default" not in (action.help or "")
     ]
     assert missing == []
-    assert len(parsers()) == 6
+    assert len(parsers()) == 11
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [("0", 0), ("42", 42), ("3f2a9c01b7de", "3f2a9c01b7de"), ("123456789012", "123456789012")],
+)
+def test_a_dead_letter_is_named_by_index_or_by_its_12_hex_digit_id(
+    text: str, ref: int | str
+) -> None:
+    assert dead_letter_ref(text) == ref
+
+
+@pytest.mark.parametrize("text", ["-1", "3F2A9C01B7DE", "3f2a9c01b7d", "x", "", "\u0661"])
+def test_a_dead_letter_ref_that_is_neither_says_what_is_expected(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError, match=r"an index .* or a 12-hex-digit id"):
+        dead_letter_ref(text)
