@@ -32,7 +32,7 @@ Dead-letter lists (names ending in ``:dlq``) hold envelopes (:class:`DeadLetter`
 so :meth:`JobQueue.pop` and :meth:`JobQueue.consumer` refuse them (:class:`DeadLetterListError`):
 decoding an envelope as a job fails, and consuming it would move every dead letter into
 ``<name>:dlq`` wrapped once more. Read them with :meth:`JobQueue.peek`, which decodes the
-envelopes of a dead-letter list, or ``redis-cli LRANGE``.
+envelopes of a dead-letter list, or work them with :class:`DeadLetters`.
 
 :class:`DeadLetters` is what a person works a dead-letter list with: list and show its
 envelopes (oldest first, each with an index and an id, a hash of the stored text that does not
@@ -302,9 +302,9 @@ class JobQueue:
             raise DeadLetterListError(
                 f"{self.name} is a dead-letter list (its name ends in {DEAD_LETTER_SUFFIX}): "
                 f"its entries are envelopes, not jobs, and {op} would dead-letter each of them "
-                f"again into {self.dead_letter}. Read them with `queuectl peek --queue "
-                f"{self.name}` or `redis-cli LRANGE {self.name} 0 9`, fix a payload and push it "
-                "to its queue again"
+                f"again into {self.dead_letter}. Read them with `queuectl dlq list --queue "
+                f"{self.name}` and send one back to its queue with `queuectl dlq requeue ID "
+                f"--queue {self.name}` (--payload FIXED_JOB_JSON if it is still not a job)"
             )
 
 

@@ -506,7 +506,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     print(
         f"queuectl: the next entry of {result['queue']} is not a job ({moved['reason']}); "
-        f"moved it to {moved['to']} (see: queuectl peek --queue {moved['to']}). "
+        f"moved it to {moved['to']} (see: queuectl dlq list --queue {moved['to']}). "
         "Pop again for the next job.",
         file=sys.stderr,
     )

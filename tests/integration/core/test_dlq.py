@@ -216,3 +216,14 @@ def test_dlq_help_shows_examples() -> None:
         assert f"queuectl dlq {command} " in examples
     assert "--payload" in examples
     assert "purge --yes" in examples
+
+
+def test_pop_from_a_dead_letter_list_points_to_the_dlq_commands(
+    redis_server: RedisServer,
+) -> None:
+    entry = dead_letter(redis_server, json.dumps(JOB))
+    done = run_queuectl(redis_server, "pop", "--queue", DLQ, "--block-seconds", "0.1")
+    assert done.returncode == 2, done.stderr
+    assert f"queuectl dlq list --queue {DLQ}" in done.stderr
+    assert f"queuectl dlq requeue ID --queue {DLQ}" in done.stderr
+    assert entries(redis_server, DLQ) == [entry]

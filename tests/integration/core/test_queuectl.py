@@ -104,7 +104,7 @@ def test_pop_of_a_corrupt_job_says_where_it_went_and_exits_3(redis_server: Redis
     message = done.stderr.strip().splitlines()[-1]
     assert message.startswith(f"queuectl: the next entry of {QUEUE} is not a job (")
     assert f"moved it to {DLQ}" in message
-    assert f"queuectl peek --queue {DLQ}" in message
+    assert f"queuectl dlq list --queue {DLQ}" in message
     assert redis_server.cli("LLEN", QUEUE) == "2"
     assert redis_server.cli("LLEN", DLQ) == "1"
     # The next pop dead-letters the next corrupt one; then the good job comes out with 0.
