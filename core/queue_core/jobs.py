@@ -67,8 +67,15 @@ class Undecodable:
 
 
 def encode_job(job: Job) -> str:
-    """Compact JSON, UTF-8 kept as is (no ``\\u`` escapes), so redis-cli output stays legible."""
-    return job.model_dump_json()
+    """Compact JSON, UTF-8 kept as is (no ``\\u`` escapes), so redis-cli output stays legible.
+
+    ``timestamp`` comes first: the exporter and the operator read only the first bytes of the
+    next job of each queue (``queue_core.snapshot.PREFIX_BYTES``), and the age must be inside
+    them however long the description is. The rest is pydantic's own serialisation of the other
+    fields, in declaration order; decoding accepts the members in any order.
+    """
+    rest = job.model_dump_json(exclude={"timestamp"})  # '{"job_id":...}', never empty
+    return f'{{"timestamp":"{iso_utc(job.timestamp)}",{rest[1:]}'
 
 
 def _reason(error: ValidationError) -> str:
@@ -110,10 +117,12 @@ def dead_letter_entry(raw: str, reason: str, source_queue: str, at: datetime) ->
     ASCII escapes on purpose: a payload that was not UTF-8 reaches us with its bad bytes as
     lone surrogates (the pool decodes with ``surrogateescape``); ``\\udcff`` escapes keep the
     entry valid JSON while ``json.loads`` + ``encode("utf-8", "surrogateescape")`` still
-    restores the original bytes.
+    restores the original bytes. ``timestamp`` first, as in :func:`encode_job`: the dead-letter
+    list's age is read from the first bytes of its oldest entry, and the payload can be large.
     """
     entry = DeadLetter(payload=raw, reason=reason, queue=source_queue, timestamp=at)
-    return json.dumps(entry.model_dump(mode="json"))
+    fields = entry.model_dump(mode="json")
+    return json.dumps({"timestamp": fields.pop("timestamp"), **fields})
 
 
 def decode_dead_letter(raw: str) -> DeadLetter | Undecodable:

@@ -5,7 +5,17 @@ call :func:`read_snapshot`, so "how deep is the queue" has one answer in the who
 :func:`job_age_seconds` is the one definition of a job's age. The read costs two round trips
 whatever the number of queues: a PING (its latency is what ``redis_queue_ping_seconds``
 reports, undiluted by payload size) and **one script call** (``EVALSHA``) that returns
-``INFO persistence`` plus ``LLEN`` and ``LINDEX key -1`` of every queue in one array.
+``INFO persistence`` plus ``LLEN`` and the first :data:`PREFIX_BYTES` bytes of ``LINDEX key
+-1`` of every queue in one array.
+
+Why only a prefix of the next job: its age is all the read wants, and a whole head costs its
+size on the wire, in Redis' output buffer and in the reader (10 queues with a 10 MB job at the
+head: 100 MB a read, Redis' memory peak 123 -> 197 MB, 0.7-1 s; with the prefix: 12 KB, no
+growth, 0.35 s). The library writes ``timestamp`` first (:func:`queue_core.jobs.encode_job`), so
+its jobs always have an age; another client's job has one if its timestamp is in the prefix.
+What the prefix does not bound is the copy inside Redis: no command reads part of a list
+element, so ``LINDEX`` in Lua still copies the whole head (about 3.5 ms of blocked Redis per
+MB on the benchmark machine). Keep large payloads out of jobs (store a reference to them).
 
 Why a script and not a pipeline of ``LLEN``/``LINDEX`` per key: both are one round trip, but a
 pipeline of 2001 commands costs the *client* 2001 packed commands and 2001 parsed replies
@@ -36,6 +46,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import json.decoder
 import json.scanner
 import time
 from collections.abc import Callable, Sequence
@@ -46,10 +57,16 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
+# How much of each queue's head job the read script returns. The library writes ``timestamp``
+# first (jobs.encode_job), about 45 bytes in; the rest of the prefix is room for other clients'
+# field orders. A read ships at most this much per queue, whatever the jobs weigh.
+PREFIX_BYTES = 1024
+
 # KEYS = the queue names. Reply: {INFO persistence text, depth1, head1, depth2, head2, ...};
-# a depth slot holds the error text instead of an integer when the key is not a list.
-READ_SCRIPT = """\
-local out = {redis.call('INFO', 'persistence')}
+# a depth slot holds the error text instead of an integer when the key is not a list, and a
+# head slot the first PREFIX_BYTES bytes of the next job (false when the queue is empty).
+READ_SCRIPT = f"""\
+local out = {{redis.call('INFO', 'persistence')}}
 for i, key in ipairs(KEYS) do
   local depth = redis.pcall('LLEN', key)
   if type(depth) == 'table' then
@@ -57,7 +74,8 @@ for i, key in ipairs(KEYS) do
     out[2 * i + 1] = false
   else
     out[2 * i] = depth
-    out[2 * i + 1] = redis.call('LINDEX', key, -1)
+    local head = redis.call('LINDEX', key, -1)
+    out[2 * i + 1] = head and string.sub(head, 1, {PREFIX_BYTES})
   end
 end
 return out
@@ -99,61 +117,103 @@ class Snapshot:
     ping_seconds: float
 
 
-# json.loads(text) is JSONDecoder.decode -> raw_decode -> this C scanner; calling the scanner
-# directly skips two Python frames per job (about 1 us, 1 ms a scrape at 1000 queues).
+# The C scanners json.loads itself runs on: one for any JSON value, one for a string's body.
 # (typeshed wants a "make_scanner" context; a JSONDecoder is what json itself passes.)
 _scan_json: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
     cast(Any, json.JSONDecoder())
 )
+# (json.decoder.scanstring is C's scanstring where the accelerator exists; typeshed leaves it
+# out of json.decoder and declares it only in _json.)
+_scan_string: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _WHITESPACE = " \t\n\r"  # what JSON (and json.decoder.WHITESPACE) calls whitespace
 
 
-def _loads(text: str) -> Any:
-    """``json.loads`` for a ``str``: the same value, and an exception wherever it raises one.
+def _skip(text: str, at: int) -> int:
+    """The index of the first non-whitespace character at or after ``at``."""
+    while at < len(text) and text[at] in _WHITESPACE:
+        at += 1
+    return at
 
-    (``StopIteration`` for malformed input where ``json.loads`` says ``JSONDecodeError``; a
-    leading BOM, which ``json.loads`` rejects, is malformed to the scanner too.)
+
+def _timestamp_member(text: str, complete: bool) -> object:
+    """The value of the top-level object's last ``timestamp`` member that ``text`` holds whole.
+
+    Member by member, so a prefix cut anywhere still gives the members before the cut: each key
+    and value goes through json's own C scanners (escaped keys, nested ``timestamp`` fields and
+    strings that quote ``"timestamp":`` are read as ``json.loads`` reads them). When ``text`` is
+    the ``complete`` payload it must be exactly one JSON object, or there is no timestamp; when
+    it is a prefix, running out of text ends the scan with what it has found, and a repeated key
+    beyond the prefix is not seen.
     """
-    value, end = _scan_json(text, len(text) - len(text.lstrip(_WHITESPACE)))
-    if end != len(text) and text[end:].strip(_WHITESPACE):
-        raise ValueError("extra data after the JSON value")
-    return value
+    found: object = None
+    try:
+        at = _skip(text, 0)
+        if text[at] != "{":
+            return None
+        at = _skip(text, at + 1)
+        if text[at] != "}":
+            while True:
+                if text[at] != '"':
+                    return None
+                key, at = _scan_string(text, at + 1)
+                at = _skip(text, at)
+                if text[at] != ":":
+                    return None
+                value, at = _scan_json(text, _skip(text, at + 1))
+                if key == "timestamp":
+                    found = value
+                at = _skip(text, at)
+                if text[at] == "}":
+                    break
+                if text[at] != ",":
+                    return None
+                at = _skip(text, at + 1)
+    except (StopIteration, ValueError, IndexError, RecursionError):
+        return None if complete else found
+    if complete and _skip(text, at + 1) != len(text):
+        return None  # extra data after the object
+    return found
 
 
 def job_enqueued_at(raw: str | bytes | None) -> datetime | None:
-    """Parse a job's ``timestamp`` field, or ``None`` if the payload carries no usable one.
+    """A job's ``timestamp``, read from its first :data:`PREFIX_BYTES` bytes, or ``None``.
+
+    ``raw`` is a job or, as the read script returns it, the job's first :data:`PREFIX_BYTES`
+    bytes; a longer job is cut to that prefix here too, so the answer never depends on how much
+    of the job the caller had. The library writes ``timestamp`` first, so its jobs always have
+    an age; a job another client wrote has one when its ``timestamp`` member ends inside the
+    prefix. Otherwise the age is unknown (``None``): absent, never guessed. A payload shorter
+    than the prefix is whole and must be one valid JSON object, as ``json.loads`` would have it.
 
     Never raises: a corrupt job at the head of a queue must not break a scrape; the worker
     that pops it moves it to the dead-letter list, and until then the age is simply unknown.
-    Naive timestamps are taken as UTC, because the job contract says timestamps are UTC.
+    Naive timestamps are taken as UTC, because the job contract says timestamps are UTC. Text
+    and bytes give the same answer: the exporter's client decodes replies with
+    ``surrogateescape``, the operator's does not decode, and bytes are read the same way.
 
-    A full JSON parse on purpose (about 2 us a job): a regex for ``"timestamp":"..."`` would be
-    faster but wrong for valid jobs that escape characters, reorder or repeat keys, or nest a
-    ``timestamp`` in an extra field.
+    A JSON scan, not a regex for ``"timestamp":"..."``: a regex would be wrong for valid jobs
+    that escape characters, reorder or repeat keys, or nest a ``timestamp`` in an extra field.
 
     Why here and not in the read script (``pcall(cjson.decode, head)``, returning only the
     timestamp): measured at 1000 queues, it saves the exporter CPU but costs the Redis being
-    watched more than it saves, and the script blocks Redis while it runs. Read p50 / Redis
-    CPU per read, payload shipped vs cjson in Redis: 10-byte descriptions 5.3 / 1.9 vs
-    5.5 / 3.4 ms; 2 KB 11.9 / 6.8 vs 16.1 / 13.8 ms; 20 KB 91 / 64 vs 105 / 102 ms. cjson
-    decodes the whole payload too, more slowly than Python's C scanner, so the bandwidth it
-    saves does not pay for it. ``make bench`` agreed (p50 7.50 vs 7.57 ms, throughput with 8
-    scrapers 959 vs 835 req/s).
+    watched more than it saves, and the script blocks Redis while it runs (cjson decodes the
+    whole payload, more slowly than Python's C scanner).
     """
     if raw is None:
         return None
     try:
-        job = _loads(raw) if isinstance(raw, str) else json.loads(raw)
-        parsed = datetime.fromisoformat(job["timestamp"])
-    except (
-        StopIteration,
-        ValueError,
-        TypeError,
-        KeyError,
-        IndexError,
-        UnicodeDecodeError,
-        RecursionError,
-    ):
+        data = (
+            raw[:PREFIX_BYTES].encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
+        )
+    except UnicodeEncodeError:  # a lone surrogate no byte decoded to: not a payload from Redis
+        return None
+    text = data[:PREFIX_BYTES].decode("utf-8", "surrogateescape")
+    stamp = _timestamp_member(text, complete=len(data) < PREFIX_BYTES)
+    if not isinstance(stamp, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(stamp)
+    except ValueError:
         return None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)

@@ -7,8 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from queue_core.jobs import Job, encode_job
+from queue_core.jobs import DeadLetter, Job, dead_letter_entry, decode_job, encode_job
 from queue_core.snapshot import (
+    PREFIX_BYTES,
     job_age_seconds,
     job_enqueued_at,
     parse_info,
@@ -72,6 +73,63 @@ def test_every_valid_spelling_of_the_same_time_gives_the_same_answer(raw: str) -
 @pytest.mark.parametrize("raw", CORRUPT_PAYLOADS)
 def test_a_corrupt_payload_gives_unknown_age_never_an_exception(raw: str | bytes | None) -> None:
     assert job_enqueued_at(raw) is None
+
+
+def test_the_library_writes_the_timestamp_first_so_any_job_has_an_age_in_the_prefix() -> None:
+    big = Job(tenant_id="t", ticket_id="T-1", description="é" * 1_000_000, timestamp=STAMP)
+    raw = encode_job(big)
+    assert raw.startswith('{"timestamp":"2025-11-01T12:00:30.123456Z",')
+    assert json.loads(raw) == big.model_dump(mode="json")
+    assert decode_job(raw) == big
+    assert job_enqueued_at(raw) == STAMP
+    assert job_enqueued_at(raw.encode()[:PREFIX_BYTES]) == STAMP  # what the read script returns
+
+
+def test_workers_decode_jobs_in_either_field_order() -> None:
+    job = Job(tenant_id="t", ticket_id="T-1", description="d", timestamp=STAMP, attempt=2)
+    story_order = job.model_dump_json()  # timestamp after the other fields, as before
+    assert not story_order.startswith('{"timestamp"')
+    assert decode_job(story_order) == decode_job(encode_job(job)) == job
+
+
+def test_a_dead_letter_entry_has_its_age_in_the_prefix_however_large_its_payload() -> None:
+    entry = dead_letter_entry("x" * 1_000_000, "payload: Invalid JSON", "q", STAMP)
+    assert entry.startswith('{"timestamp": "2025-11-01T12:00:30.123456Z", ')
+    assert DeadLetter.model_validate_json(entry).payload == "x" * 1_000_000
+    assert job_enqueued_at(entry) == STAMP
+
+
+LONG = ', "description": "' + "x" * 2 * PREFIX_BYTES + '"'  # a member the prefix cuts
+
+
+def foreign(before: str, after: str = LONG) -> str:
+    """A job another client wrote: ``before`` and ``after`` are members around the timestamp."""
+    return f'{{{before}"timestamp": "2025-11-01T12:00:30.123456Z"{after}}}'
+
+
+@pytest.mark.parametrize(
+    ("raw", "enqueued_at"),
+    [
+        # The timestamp ends inside the prefix: read, wherever the prefix cuts afterwards.
+        (foreign('"d": "short", '), STAMP),
+        (foreign('"n": [' + "1, " * 300 + '{"timestamp": 1}], '), STAMP),
+        (foreign("", ', "x": ' + "[" * 2 * PREFIX_BYTES + "]" * 2 * PREFIX_BYTES), STAMP),
+        # It lies beyond the prefix: unknown, even though the whole job would tell.
+        (foreign('"description": "' + "x" * PREFIX_BYTES + '", ', ""), None),
+        (foreign('"d": "' + "x" * (PREFIX_BYTES - 40) + '", ', ""), None),  # cut in the value
+        # Before the cut, the object must still be a JSON object.
+        (foreign('"a" 1, '), None),
+        (foreign('"a": 1 '), None),
+        (foreign("'a': 1, "), None),
+        ("[" + foreign(""), None),
+    ],
+)
+def test_a_foreign_job_has_an_age_only_when_its_timestamp_is_inside_the_prefix(
+    raw: str, enqueued_at: datetime | None
+) -> None:
+    assert len(raw.encode()) > PREFIX_BYTES
+    assert job_enqueued_at(raw) == enqueued_at
+    assert job_enqueued_at(raw.encode()[:PREFIX_BYTES]) == enqueued_at
 
 
 @pytest.mark.parametrize(
