@@ -16,12 +16,15 @@ it arrives during a scrape.
 from __future__ import annotations
 
 import html
+import platform
 from collections.abc import AsyncIterator
+from importlib.metadata import version
 
-from aiohttp import web
+from aiohttp import hdrs, web
 
 from queue_core.connection import create_client
 from queue_exporter.collector import QueueCollector
+from queue_exporter.metrics import build_info_family
 from queue_exporter.settings import ExporterSettings
 
 COLLECTOR = web.AppKey("collector", QueueCollector)
@@ -29,10 +32,17 @@ SETTINGS = web.AppKey("settings", ExporterSettings)
 
 
 async def metrics(request: web.Request) -> web.Response:
+    """The exposition, gzipped when the scraper accepts gzip (Prometheus always does).
+
+    Only gzip, as prometheus_client does: aiohttp's own negotiation would pick deflate from a
+    browser's ``gzip, deflate``, which some tools mishandle. Anything else gets the plain body.
+    """
     body, content_type = await request.app[COLLECTOR].scrape()
     response = web.Response(body=body)
     # Set as a raw header: aiohttp's content_type setter would drop the version parameter.
     response.headers["Content-Type"] = content_type
+    if "gzip" in request.headers.get(hdrs.ACCEPT_ENCODING, "").lower():
+        response.enable_compression(web.ContentCoding.gzip)
     return response
 
 
@@ -71,10 +81,14 @@ def create_app(settings: ExporterSettings) -> web.Application:
     """
     app = web.Application()
     app[SETTINGS] = settings
+    # Read once: the installed distribution does not change while the process runs.
+    build_info = build_info_family(version("redis-queue-stack"), platform.python_version())
 
     async def redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
         client = create_client(settings)
-        app[COLLECTOR] = QueueCollector(client, settings.queues, settings.scrape_deadline_seconds)
+        app[COLLECTOR] = QueueCollector(
+            client, settings.queues, settings.scrape_deadline_seconds, (build_info,)
+        )
         yield
         await client.aclose()
 

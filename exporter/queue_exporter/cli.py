@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from queue_core.logs import configure_logging
 from queue_core.settings import (
@@ -29,13 +30,47 @@ from queue_exporter.app import create_app
 from queue_exporter.settings import ExporterSettings
 
 log = logging.getLogger("queue_exporter")
+# aiohttp's connection handler logs through this one (its ``logger`` parameter).
+http_log = logging.getLogger("queue_exporter.http")
+
+
+class MalformedRequestFilter(logging.Filter):
+    """Turn aiohttp's report of a request it could not parse into one short warning.
+
+    aiohttp answers a request line or header over its limits (or not HTTP at all) with 400
+    itself, then logs ``Error handling request`` at ERROR with the traceback and a message
+    quoting the offending line, 100 KB of it for an over-long URL. That is the client's fault,
+    not the exporter's: one WARNING line with the status and a clipped reason says enough.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args, record.exc_info = "refused a malformed HTTP request", (), None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+            record.status = error.code
+            record.error = f"{type(error).__name__}: {error.message}"[:200]
+        return True
+
+
+http_log.addFilter(MalformedRequestFilter())
 
 
 async def serve(settings: ExporterSettings) -> int:
     """Serve until SIGTERM or SIGINT, then finish in-flight requests and close the pool."""
     app = create_app(settings)
     debug = settings.log_level == "DEBUG"
-    runner = web.AppRunner(app, handle_signals=False, access_log=log if debug else None)
+    # keepalive_timeout is aiohttp's only deadline on reading a request: its timer starts when
+    # a connection is accepted (and again after each response) and closes the connection if no
+    # complete request head arrived by then, so a socket that sends nothing, or half a request
+    # line, is dropped instead of held forever (3630 s by default).
+    runner = web.AppRunner(
+        app,
+        handle_signals=False,
+        access_log=log if debug else None,
+        logger=http_log,
+        keepalive_timeout=settings.exporter_header_timeout_seconds,
+    )
     await runner.setup()
     site = web.TCPSite(runner, settings.exporter_host, settings.exporter_port)
     try:

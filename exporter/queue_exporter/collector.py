@@ -16,22 +16,38 @@ Two properties redis_exporter lacks:
 - *deadline*: the read is abandoned after ``scrape_deadline_seconds`` (below Prometheus' 10 s
   scrape timeout), so a frozen Redis yields a fast ``redis_queue_up 0`` and no depth series
   instead of a scrape timeout that hides the cause.
+
+The exporter's own health rides in the same body: ``process_*`` from ``/proc`` (Linux only),
+the build info, and counters of reads and failed reads by reason. The counters are fields of
+the collector, not module globals, so two apps in one process (tests) count apart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from queue_core.snapshot import Snapshot, encode_keys, read_snapshot
-from queue_exporter.metrics import CONTENT_TYPE, build_families, render
+from queue_exporter.metrics import (
+    CONTENT_TYPE,
+    Family,
+    ProcText,
+    build_families,
+    process_families,
+    render,
+    scrape_stats_families,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +71,59 @@ class Reading:
         return self.snapshot is not None
 
 
-class QueueCollector:
-    """Reads queue state from Redis on demand, at most one read in flight at a time."""
+def error_reason(error: BaseException) -> str:
+    """The ``reason`` label of a failed read: what an operator would look at first.
 
-    def __init__(self, client: Redis, queues: Sequence[str], deadline_seconds: float) -> None:
+    Authentication comes before connection because redis-py's ``AuthenticationError`` is a
+    ``ConnectionError``: a wrong password is not a network problem.
+    """
+    if isinstance(
+        error,
+        redis_errors.AuthenticationError
+        | redis_errors.AuthorizationError
+        | redis_errors.NoPermissionError,
+    ):
+        return "auth"
+    if isinstance(error, TimeoutError | redis_errors.TimeoutError):
+        return "timeout"
+    if isinstance(error, redis_errors.ConnectionError | OSError):
+        return "connection"
+    if isinstance(error, redis_errors.ResponseError | redis_errors.InvalidResponse):
+        return "response"
+    return "other"
+
+
+def read_proc() -> ProcText | None:
+    """This process' ``/proc`` text, or ``None`` where there is no ``/proc`` (not Linux)."""
+    if sys.platform != "linux":
+        return None
+    try:
+        return ProcText(
+            stat=Path("/proc/self/stat").read_text(),
+            limits=Path("/proc/self/limits").read_text(),
+            system_stat=Path("/proc/stat").read_text(),
+            open_fds=len(os.listdir("/proc/self/fd")),
+            clock_ticks=os.sysconf("SC_CLK_TCK"),
+            page_size=os.sysconf("SC_PAGE_SIZE"),
+        )
+    except OSError:  # /proc not mounted (some sandboxes): no process_* rather than no scrape
+        return None
+
+
+class QueueCollector:
+    """Reads queue state from Redis on demand, at most one read in flight at a time.
+
+    ``static`` families (the build info) are computed once by the caller and appended to
+    every body.
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        queues: Sequence[str],
+        deadline_seconds: float,
+        static: Sequence[Family] = (),
+    ) -> None:
         self._client = client
         self._queues = tuple(queues)
         self._keys = encode_keys(self._queues)  # the same keys on every scrape: encoded once
@@ -66,6 +131,9 @@ class QueueCollector:
         self._inflight: asyncio.Task[Reading] | None = None
         self._redis_was_up: bool | None = None
         self._bad_keys: dict[str, str] = {}
+        self._static = tuple(static)
+        self._reads = 0
+        self._errors: Counter[str] = Counter()
 
     async def read(self) -> Reading:
         """Join the read in progress, or start one.
@@ -87,16 +155,27 @@ class QueueCollector:
         started = time.perf_counter()
         snapshot: Snapshot | None = None
         error: str | None = None
+        reason: str | None = None
         try:
             snapshot = await asyncio.wait_for(
                 read_snapshot(self._client, self._queues, self._keys), timeout=self._deadline
             )
-        except TimeoutError:
-            error = f"no answer within {self._deadline:g}s"
-        except (RedisError, OSError) as exc:
-            error = f"{type(exc).__name__}: {exc}"
+        except TimeoutError as exc:
+            error, reason = f"no answer within {self._deadline:g}s", error_reason(exc)
+        except (redis_errors.RedisError, OSError) as exc:
+            error, reason = f"{type(exc).__name__}: {exc}", error_reason(exc)
         seconds = time.perf_counter() - started
-        body = render(build_families(snapshot, seconds, datetime.now(UTC)))
+        self._reads += 1
+        if reason is not None:
+            self._errors[reason] += 1
+        proc = read_proc()
+        families = [
+            *build_families(snapshot, seconds, datetime.now(UTC)),
+            *scrape_stats_families(self._reads, self._errors, reason),
+            *self._static,
+            *(process_families(proc) if proc is not None else ()),
+        ]
+        body = render(families)
         reading = Reading(snapshot, error, body)
         self._log_changes(reading)
         return reading

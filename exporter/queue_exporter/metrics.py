@@ -16,7 +16,8 @@ through ``prometheus_client``. Measured at 1000 queues on the benchmark machine,
 ``floatToGoString`` call per series) against 0.5 ms here, and not importing the library saves
 about 1 MiB of resident memory. What we give up is small and deliberate:
 
-- only gauges, no timestamps, exemplars or histograms, which is all these families need;
+- only gauges and counters, no timestamps, exemplars or histograms, which is all these
+  families need;
 - no OpenMetrics negotiation: every Prometheus version, and ``promtool check metrics``,
   reads the 0.0.4 text format, which is what ``Content-Type`` announces.
 
@@ -27,9 +28,10 @@ written the way Go parses them (``+Inf``, ``-Inf``, ``NaN``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from queue_core.snapshot import Snapshot, job_age_seconds
 
@@ -44,17 +46,39 @@ AOF_LAST_WRITE_OK = PREFIX + "aof_last_write_ok"
 AOF_REWRITE_IN_PROGRESS = PREFIX + "aof_rewrite_in_progress"
 KEY_ERROR = PREFIX + "key_error"
 
+# The exporter's own health, under its own prefix: the queue families describe Redis.
+EXPORTER_PREFIX = "redis_queue_exporter_"
+BUILD_INFO = EXPORTER_PREFIX + "build_info"
+SCRAPES = EXPORTER_PREFIX + "scrapes_total"
+SCRAPE_ERRORS = EXPORTER_PREFIX + "scrape_errors_total"
+LAST_SCRAPE_ERROR = EXPORTER_PREFIX + "last_scrape_error"
+# Why a read of Redis failed; every reason is announced at 0 from the first scrape so that
+# ``rate()`` and ``increase()`` see the first error instead of a series that appears with it.
+SCRAPE_ERROR_REASONS = ("timeout", "connection", "auth", "response", "other")
+
+# The names every Prometheus client library gives a process' own resources.
+PROCESS_RESIDENT_MEMORY = "process_resident_memory_bytes"
+PROCESS_VIRTUAL_MEMORY = "process_virtual_memory_bytes"
+PROCESS_CPU = "process_cpu_seconds_total"
+PROCESS_OPEN_FDS = "process_open_fds"
+PROCESS_MAX_FDS = "process_max_fds"
+PROCESS_START_TIME = "process_start_time_seconds"
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @dataclass(slots=True)
-class Gauge:
-    """One gauge family: its name, HELP text, label names and samples (label values, value)."""
+class Family:
+    """One metric family: name, HELP text, label names, samples (label values, value), type.
+
+    A counter's name ends in ``_total`` and its samples carry that name as is (format 0.0.4).
+    """
 
     name: str
     help: str
     labels: tuple[str, ...] = ()
     samples: list[tuple[tuple[str, ...], float]] = field(default_factory=list)
+    type: Literal["gauge", "counter"] = "gauge"
 
     def add(self, values: tuple[str, ...], value: float) -> None:
         if len(values) != len(self.labels):
@@ -62,28 +86,28 @@ class Gauge:
         self.samples.append((values, value))
 
 
-def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: datetime) -> list[Gauge]:
+def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: datetime) -> list[Family]:
     """Metric families for one scrape; ``snapshot`` is ``None`` when Redis did not answer.
 
     ``now`` is passed in (not read here) so ages are deterministic in tests and consistent
     across all queues of one scrape.
     """
-    up = Gauge(UP, "1 if Redis answered this scrape's PING and read within the deadline, else 0")
+    up = Family(UP, "1 if Redis answered this scrape's PING and read within the deadline, else 0")
     up.add((), 1.0 if snapshot is not None else 0.0)
-    duration = Gauge(
+    duration = Family(
         SCRAPE_DURATION, "Seconds spent reading Redis for this scrape (bounded by the deadline)"
     )
     duration.add((), scrape_seconds)
     if snapshot is None:
         return [up, duration]
 
-    ping = Gauge(PING, "Round-trip time of this scrape's PING to Redis")
+    ping = Family(PING, "Round-trip time of this scrape's PING to Redis")
     ping.add((), snapshot.ping_seconds)
-    depth = Gauge(DEPTH, "Jobs waiting in the queue (LLEN)", ("queue",))
-    age = Gauge(
+    depth = Family(DEPTH, "Jobs waiting in the queue (LLEN)", ("queue",))
+    age = Family(
         OLDEST_JOB_AGE, "Age of the next job to be processed, from its timestamp field", ("queue",)
     )
-    key_error = Gauge(
+    key_error = Family(
         KEY_ERROR,
         "1 when a configured queue key cannot be read as a list (e.g. WRONGTYPE)",
         ("queue", "error"),
@@ -100,13 +124,109 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
             ages.append(((queue.name,), job_age_seconds(queue.oldest_enqueued_at, now)))
 
     persistence = snapshot.persistence
-    aof_enabled = Gauge(AOF_ENABLED, "1 if Redis has appendonly enabled")
+    aof_enabled = Family(AOF_ENABLED, "1 if Redis has appendonly enabled")
     aof_enabled.add((), float(persistence.aof_enabled))
-    aof_write = Gauge(AOF_LAST_WRITE_OK, "1 if the last AOF write succeeded")
+    aof_write = Family(AOF_LAST_WRITE_OK, "1 if the last AOF write succeeded")
     aof_write.add((), float(persistence.aof_last_write_ok))
-    aof_rewrite = Gauge(AOF_REWRITE_IN_PROGRESS, "1 while an AOF rewrite is running")
+    aof_rewrite = Family(AOF_REWRITE_IN_PROGRESS, "1 while an AOF rewrite is running")
     aof_rewrite.add((), float(persistence.aof_rewrite_in_progress))
     return [up, duration, ping, depth, age, key_error, aof_enabled, aof_write, aof_rewrite]
+
+
+def build_info_family(version: str, python_version: str) -> Family:
+    """The constant ``build_info`` gauge: which release and Python a series came from."""
+    info = Family(
+        BUILD_INFO,
+        "Always 1; the exporter's version and Python version as labels",
+        ("version", "python_version"),
+    )
+    info.add((version, python_version), 1.0)
+    return info
+
+
+def scrape_stats_families(
+    scrapes: int, errors: Mapping[str, int], last_error: str | None
+) -> list[Family]:
+    """The exporter's own scrape counters, and whether the latest read of Redis failed.
+
+    ``errors`` counts failed reads by reason (one of :data:`SCRAPE_ERROR_REASONS`);
+    ``last_error`` is the latest read's reason, ``None`` when it succeeded.
+    """
+    total = Family(
+        SCRAPES,
+        "Reads of Redis made for scrapes and readiness probes (concurrent ones share a read)",
+        type="counter",
+    )
+    total.add((), float(scrapes))
+    failed = Family(
+        SCRAPE_ERRORS, "Reads of Redis that failed, by reason", ("reason",), type="counter"
+    )
+    for reason in SCRAPE_ERROR_REASONS:
+        failed.add((reason,), float(errors.get(reason, 0)))
+    last = Family(LAST_SCRAPE_ERROR, "1 if the latest read of Redis failed, else 0")
+    last.add((), 0.0 if last_error is None else 1.0)
+    return [total, failed, last]
+
+
+@dataclass(frozen=True, slots=True)
+class ProcText:
+    """What ``/proc`` says about a process, as text, and the two constants needed to read it.
+
+    ``stat`` is ``/proc/<pid>/stat``, ``limits`` is ``/proc/<pid>/limits``, ``system_stat`` is
+    ``/proc/stat`` (its ``btime`` line dates the boot, from which start time is counted).
+    """
+
+    stat: str
+    limits: str
+    system_stat: str
+    open_fds: int
+    clock_ticks: int
+    page_size: int
+
+
+def process_families(proc: ProcText) -> list[Family]:
+    """The standard ``process_*`` families from ``/proc`` text, as prometheus_client names them.
+
+    ``stat``'s second field (the command) may hold spaces and parentheses, so fields are
+    counted after its last ``)``: then utime, stime, starttime, vsize and rss are the 12th,
+    13th, 20th, 21st and 22nd (fields 14, 15, 22, 23, 24 of proc(5)).
+    """
+    fields = proc.stat.rpartition(")")[2].split()
+    ticks = proc.clock_ticks
+    utime, stime, start, vsize, rss = (int(fields[i]) for i in (11, 12, 19, 20, 21))
+    boot = next(
+        float(line.split()[1]) for line in proc.system_stat.splitlines() if line.startswith("btime")
+    )
+    max_fds: float | None = None
+    for line in proc.limits.splitlines():
+        if line.startswith("Max open files"):
+            soft = line[len("Max open files") :].split()[0]
+            max_fds = float("inf") if soft == "unlimited" else float(soft)
+
+    def gauge(name: str, text: str, value: float) -> Family:
+        family = Family(name, text)
+        family.add((), value)
+        return family
+
+    families = [
+        gauge(PROCESS_RESIDENT_MEMORY, "Resident memory size in bytes", rss * proc.page_size),
+        gauge(PROCESS_VIRTUAL_MEMORY, "Virtual memory size in bytes", vsize),
+        Family(
+            PROCESS_CPU,
+            "Total user and system CPU time spent in seconds",
+            samples=[((), (utime + stime) / ticks)],
+            type="counter",
+        ),
+        gauge(PROCESS_OPEN_FDS, "Number of open file descriptors", proc.open_fds),
+        gauge(
+            PROCESS_START_TIME,
+            "Start time of the process since unix epoch in seconds",
+            boot + start / ticks,
+        ),
+    ]
+    if max_fds is not None:
+        families.append(gauge(PROCESS_MAX_FDS, "Maximum number of open file descriptors", max_fds))
+    return families
 
 
 def escape_label_value(value: str) -> str:
@@ -132,7 +252,7 @@ def format_value(value: float) -> str:
     return "+Inf" if value > 0 else "-Inf"
 
 
-def render(families: Sequence[Gauge]) -> bytes:
+def render(families: Sequence[Family]) -> bytes:
     """The text exposition (format 0.0.4) of ``families``, UTF-8 encoded.
 
     Families without samples are still announced with HELP and TYPE, as prometheus_client
@@ -141,7 +261,7 @@ def render(families: Sequence[Gauge]) -> bytes:
     lines: list[str] = []
     for family in families:
         name = family.name
-        lines.append(f"# HELP {name} {escape_help(family.help)}\n# TYPE {name} gauge")
+        lines.append(f"# HELP {name} {escape_help(family.help)}\n# TYPE {name} {family.type}")
         if not family.labels:
             lines.extend([f"{name} {format_value(value)}" for _, value in family.samples])
         elif len(family.labels) == 1:  # the per-queue families: one f-string per sample

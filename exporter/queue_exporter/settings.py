@@ -29,6 +29,13 @@ def _deadline(value: object) -> float:
     return seconds
 
 
+def _header_timeout(value: object) -> float:
+    seconds = parse_number(value)
+    if not seconds > 0:
+        raise ValueError("Input should be greater than 0")
+    return seconds
+
+
 class ExporterSettings(RedisSettings):
     """The exporter adds where to listen and how long a scrape may wait for Redis."""
 
@@ -41,8 +48,15 @@ class ExporterSettings(RedisSettings):
             "seconds a scrape waits for Redis, above 0 and below Prometheus' 10 s scrape timeout",
             _deadline,
         ),
+        "exporter_header_timeout_seconds": Setting(
+            15.0,
+            "seconds a connection may take to send a request's headers, or stay idle between "
+            "requests, before the exporter closes it; above 0",
+            _header_timeout,
+        ),
     }
 
     exporter_host: str
     exporter_port: int
     scrape_deadline_seconds: float
+    exporter_header_timeout_seconds: float

@@ -24,7 +24,7 @@ PERSISTENCE = PersistenceState(
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
-def samples(families: list[metrics.Gauge]) -> Samples:
+def samples(families: list[metrics.Family]) -> Samples:
     return {
         (f.name, tuple(sorted(zip(f.labels, values, strict=True)))): float(value)
         for f in families
@@ -85,18 +85,6 @@ def test_wrong_type_key_has_an_error_series_and_no_depth() -> None:
     )
     assert got[(metrics.KEY_ERROR, (("error", "WRONGTYPE"), ("queue", "q")))] == 1.0
     assert not [key for key in got if key[0] == metrics.DEPTH]
-
-
-def test_every_name_has_the_prefix_and_no_counter_suffix() -> None:
-    names = [
-        value
-        for key, value in vars(metrics).items()
-        if key.isupper() and key not in {"PREFIX", "CONTENT_TYPE"}
-    ]
-    assert names
-    for name in names:
-        assert name.startswith("redis_queue_")
-        assert not name.endswith("_total")
 
 
 def test_the_readmes_sample_output_is_what_the_renderer_writes() -> None:
@@ -162,7 +150,7 @@ def test_label_values_are_escaped_and_read_back_by_the_prometheus_parser(
 
 
 def test_help_escapes_backslash_and_newline_and_keeps_quotes() -> None:
-    family = metrics.Gauge("x", 'say "hi"\\now\nplease')
+    family = metrics.Family("x", 'say "hi"\\now\nplease')
     family.add((), 1.0)
     assert metrics.render([family]).decode().splitlines()[0] == '# HELP x say "hi"\\\\now\\nplease'
 
@@ -187,9 +175,9 @@ def test_values_are_written_as_go_parses_them(value: float, text: str) -> None:
 
 
 def test_families_with_two_labels_keep_label_order_and_empty_families_are_announced() -> None:
-    family = metrics.Gauge("x", "h", ("queue", "error"))
+    family = metrics.Family("x", "h", ("queue", "error"))
     family.add(("q", 'E"'), 1.0)
-    empty = metrics.Gauge("y", "h", ("queue",))
+    empty = metrics.Family("y", "h", ("queue",))
     assert metrics.render([family, empty]).decode() == (
         '# HELP x h\n# TYPE x gauge\nx{queue="q",error="E\\""} 1.0\n# HELP y h\n# TYPE y gauge\n'
     )
@@ -197,4 +185,4 @@ def test_families_with_two_labels_keep_label_order_and_empty_families_are_announ
 
 def test_a_sample_with_the_wrong_number_of_label_values_is_refused() -> None:
     with pytest.raises(ValueError, match="1 label values expected"):
-        metrics.Gauge("x", "h", ("queue",)).add((), 1.0)
+        metrics.Family("x", "h", ("queue",)).add((), 1.0)
