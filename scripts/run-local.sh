@@ -173,6 +173,7 @@ log "queue-exporter up (pid $EXPORTER_PID, port $EXPORTER_PORT)"
 # The repo's config, with the exporter target moved when RUN_EXPORTER_PORT is not the default.
 PROM_CONFIG=$DATA_DIR/prometheus/prometheus.yml
 sed "s/127\.0\.0\.1:9808/$HOST:$EXPORTER_PORT/" deploy/prometheus/prometheus.yml >"$PROM_CONFIG"
+cp deploy/prometheus/redis-queue.rules.yaml "$DATA_DIR/prometheus/"
 prometheus \
     --config.file="$PROM_CONFIG" \
     --storage.tsdb.path="$DATA_DIR/prometheus/tsdb" \

@@ -21,6 +21,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 
 from bench import procstat
 from tests.support.processes import (
@@ -239,6 +240,20 @@ def test_local_stack_serves_queue_depth_and_stops_cleanly(local_stack: LocalStac
     wait_until(
         lambda: prometheus_depth() == JOBS, timeout=60, what=f"Prometheus to see depth {JOBS}"
     )
+    # It evaluates the chart's alert rules too (deploy/prometheus/redis-queue.rules.yaml).
+    status, body = http_get(f"http://{LOOPBACK}:{stack.prometheus_port}/api/v1/rules")
+    assert status == 200
+    loaded = {r["name"] for g in json.loads(body)["data"]["groups"] for r in g["rules"]}
+    shipped = {
+        r["alert"]
+        for g in yaml.safe_load((ROOT / "deploy/prometheus/redis-queue.rules.yaml").read_text())[
+            "groups"
+        ]
+        for r in g["rules"]
+        if "alert" in r
+    }
+    assert shipped, "the rule file holds no alerts"
+    assert shipped <= loaded, (shipped, loaded)
 
     # Ctrl-C: the script stops every child and exits; nothing keeps a port.
     stack.process.send_signal(signal.SIGINT)
