@@ -50,6 +50,9 @@ class MalformedRequestFilter(logging.Filter):
             record.levelno, record.levelname = logging.WARNING, "WARNING"
             record.status = error.code
             record.error = f"{type(error).__name__}: {error.message}"[:200]
+            # The logger let the record through as an ERROR; as a WARNING it must still pass
+            # AI_AGENTS_LOG_LEVEL=ERROR.
+            return http_log.isEnabledFor(logging.WARNING)
         return True
 
 
