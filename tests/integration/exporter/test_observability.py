@@ -162,3 +162,15 @@ def test_the_header_timeout_setting_is_validated() -> None:
     assert done.returncode == 2
     assert "AI_AGENTS_EXPORTER_HEADER_TIMEOUT_SECONDS" in done.stderr
     assert "greater than 0" in done.stderr
+
+
+def test_a_refused_request_is_quiet_at_log_level_error(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    exporter = start_exporter(redis_server.url, AI_AGENTS_LOG_LEVEL="ERROR")
+    with socket.create_connection((LOOPBACK, exporter.port), timeout=30) as sock:
+        sock.sendall(b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert sock.recv(12).split(b" ")[1].startswith(b"4")
+    assert exporter.get("/health/live")[0] == 200
+    assert exporter.log_path is not None
+    assert exporter.log_path.read_text() == ""
