@@ -5,8 +5,10 @@ call :func:`read_snapshot`, so "how deep is the queue" has one answer in the who
 :func:`job_age_seconds` is the one definition of a job's age. The read costs two round trips
 whatever the number of queues: a PING (its latency is what ``redis_queue_ping_seconds``
 reports, undiluted by payload size) and **one script call** (``EVALSHA``) that returns
-``INFO persistence`` plus ``LLEN`` and the first :data:`PREFIX_BYTES` bytes of ``LINDEX key
--1`` of every queue in one array.
+``INFO persistence`` and ``INFO memory`` plus ``LLEN`` and the first :data:`PREFIX_BYTES` bytes
+of ``LINDEX key -1`` of every queue in one array. ``INFO memory`` is there because a Redis at
+``maxmemory`` with ``noeviction`` refuses every write, so every new job: the exporter publishes
+used and maximum memory so an alert fires before that.
 
 Why only a prefix of the next job: its age is all the read wants, and a whole head costs its
 size on the wire, in Redis' output buffer and in the reader (10 queues with a 10 MB job at the
@@ -62,11 +64,12 @@ from redis.exceptions import NoScriptError, ResponseError
 # field orders. A read ships at most this much per queue, whatever the jobs weigh.
 PREFIX_BYTES = 1024
 
-# KEYS = the queue names. Reply: {INFO persistence text, depth1, head1, depth2, head2, ...};
+# KEYS = the queue names. Reply: {INFO persistence and INFO memory text (one string), depth1,
+# head1, depth2, head2, ...};
 # a depth slot holds the error text instead of an integer when the key is not a list, and a
 # head slot the first PREFIX_BYTES bytes of the next job (false when the queue is empty).
 READ_SCRIPT = f"""\
-local out = {{redis.call('INFO', 'persistence')}}
+local out = {{redis.call('INFO', 'persistence') .. redis.call('INFO', 'memory')}}
 for i, key in ipairs(KEYS) do
   local depth = redis.pcall('LLEN', key)
   if type(depth) == 'table' then
@@ -109,11 +112,25 @@ class PersistenceState:
 
 
 @dataclass(frozen=True, slots=True)
+class MemoryState:
+    """How close Redis is to ``maxmemory``, from ``INFO memory``.
+
+    ``max_bytes`` is ``None`` when Redis has no limit (``maxmemory`` 0): "no limit" is not a
+    limit of 0 bytes, and a 0 would make every used/max ratio infinite. ``used_bytes`` is
+    ``None`` only when the field is missing (not a Redis we know), never a guessed 0.
+    """
+
+    used_bytes: int | None
+    max_bytes: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """A consistent picture: all queue values come from one atomic script call."""
 
     queues: tuple[QueueState, ...]
     persistence: PersistenceState
+    memory: MemoryState
     ping_seconds: float
 
 
@@ -259,6 +276,17 @@ def parse_persistence(info: dict[str, Any]) -> PersistenceState:
     )
 
 
+def parse_memory(info: dict[str, str]) -> MemoryState:
+    """``used_memory`` and ``maxmemory`` (bytes) from ``INFO memory`` fields; 0 = no limit."""
+
+    def number(key: str) -> int | None:
+        value = info.get(key, "")
+        return int(value) if value.isdigit() else None
+
+    limit = number("maxmemory")
+    return MemoryState(used_bytes=number("used_memory"), max_bytes=limit or None)
+
+
 def _text(reply: object) -> str:
     """A reply as text, whether the client decodes responses (exporter) or not (operator)."""
     if isinstance(reply, bytes):
@@ -297,7 +325,7 @@ async def run_read_script(client: Redis, keys: Sequence[bytes]) -> list[Any]:
 async def read_snapshot(
     client: Redis, queues: Sequence[str], keys: Sequence[bytes] | None = None
 ) -> Snapshot:
-    """Read depths, next-job timestamps and AOF state for ``queues``.
+    """Read depths, next-job timestamps, AOF state and memory use for ``queues``.
 
     ``keys`` is ``encode_keys(queues)`` computed once by a caller that reads the same queues
     repeatedly; without it the names are encoded for this call.
@@ -317,8 +345,10 @@ async def read_snapshot(
     if len(replies) != 1 + 2 * len(queues):
         raise ResponseError(f"the read script answered {len(replies)} items for {len(queues)} keys")
     states = tuple(map(_queue_state, queues, replies[1::2], replies[2::2]))
+    info = parse_info(_text(replies[0]))
     return Snapshot(
         queues=states,
-        persistence=parse_persistence(parse_info(_text(replies[0]))),
+        persistence=parse_persistence(info),
+        memory=parse_memory(info),
         ping_seconds=ping_seconds,
     )

@@ -44,6 +44,10 @@ SCRAPE_DURATION = PREFIX + "scrape_duration_seconds"
 AOF_ENABLED = PREFIX + "aof_enabled"
 AOF_LAST_WRITE_OK = PREFIX + "aof_last_write_ok"
 AOF_REWRITE_IN_PROGRESS = PREFIX + "aof_rewrite_in_progress"
+AOF_LAST_REWRITE_OK = PREFIX + "aof_last_rewrite_ok"
+REDIS_LOADING = PREFIX + "redis_loading"
+MEMORY_USED = PREFIX + "redis_memory_used_bytes"
+MEMORY_MAX = PREFIX + "redis_memory_max_bytes"
 KEY_ERROR = PREFIX + "key_error"
 
 # The exporter's own health, under its own prefix: the queue families describe Redis.
@@ -130,7 +134,35 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
     aof_write.add((), float(persistence.aof_last_write_ok))
     aof_rewrite = Family(AOF_REWRITE_IN_PROGRESS, "1 while an AOF rewrite is running")
     aof_rewrite.add((), float(persistence.aof_rewrite_in_progress))
-    return [up, duration, ping, depth, age, key_error, aof_enabled, aof_write, aof_rewrite]
+    aof_last_rewrite = Family(AOF_LAST_REWRITE_OK, "1 if the last AOF rewrite succeeded")
+    aof_last_rewrite.add((), float(persistence.aof_last_rewrite_ok))
+    loading = Family(REDIS_LOADING, "1 while Redis loads its dataset (AOF) into memory")
+    loading.add((), float(persistence.loading))
+    # No sample rather than a made-up one: maxmemory 0 means "no limit", not 0 bytes.
+    memory = snapshot.memory
+    used = Family(MEMORY_USED, "Bytes Redis has allocated (INFO memory used_memory)")
+    if memory.used_bytes is not None:
+        used.add((), memory.used_bytes)
+    limit = Family(
+        MEMORY_MAX, "Redis maxmemory in bytes; no sample when Redis has no limit (maxmemory 0)"
+    )
+    if memory.max_bytes is not None:
+        limit.add((), memory.max_bytes)
+    return [
+        up,
+        duration,
+        ping,
+        depth,
+        age,
+        key_error,
+        aof_enabled,
+        aof_write,
+        aof_rewrite,
+        aof_last_rewrite,
+        loading,
+        used,
+        limit,
+    ]
 
 
 def build_info_family(version: str, python_version: str) -> Family:

@@ -282,3 +282,45 @@ def test_starts_without_redis_and_stops_gracefully_on_sigterm(
     assert exporter.log_path is not None
     lines = [json.loads(line) for line in exporter.log_path.read_text().splitlines()]
     assert lines[-1]["message"] == "shutting down"
+
+
+def test_memory_gauges_follow_config_set_maxmemory(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    """`CONFIG SET maxmemory 100mb` shows as 104857600 bytes; maxmemory 0 (no limit) as no
+    sample at all, never a 0 that would read as "full"; both outputs pass promtool."""
+    exporter = start_exporter(redis_server.url)
+    redis_server.cli("CONFIG", "SET", "maxmemory", "100mb")
+    _, limited = exporter.get("/metrics")
+    redis_server.cli("CONFIG", "SET", "maxmemory", "0")
+    _, unlimited = exporter.get("/metrics")
+    for body in (limited, unlimited):
+        check = subprocess.run(
+            ["promtool", "check", "metrics"], input=body, capture_output=True, text=True
+        )
+        assert check.returncode == 0, check.stdout + check.stderr
+    samples = parse(limited)
+    assert samples[("redis_queue_redis_memory_max_bytes", ())] == 104857600
+    assert samples[("redis_queue_redis_memory_used_bytes", ())] > 0
+    assert samples[("redis_queue_aof_last_rewrite_ok", ())] == 1.0
+    assert samples[("redis_queue_redis_loading", ())] == 0.0
+    samples = parse(unlimited)
+    assert ("redis_queue_redis_memory_max_bytes", ()) not in samples
+    assert samples[("redis_queue_redis_memory_used_bytes", ())] > 0
+
+
+def test_redis_down_has_no_memory_or_rewrite_series(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    exporter = start_exporter(redis_server.url)
+    redis_server.cli("CONFIG", "SET", "maxmemory", "100mb")
+    names = {name for name, _ in scrape(exporter)}
+    new = {
+        "redis_queue_redis_memory_used_bytes",
+        "redis_queue_redis_memory_max_bytes",
+        "redis_queue_redis_loading",
+        "redis_queue_aof_last_rewrite_ok",
+    }
+    assert new <= names
+    redis_server.kill()
+    assert not new & {name for name, _ in scrape(exporter)}

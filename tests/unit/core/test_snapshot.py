@@ -10,9 +10,11 @@ import pytest
 from queue_core.jobs import DeadLetter, Job, dead_letter_entry, decode_job, encode_job
 from queue_core.snapshot import (
     PREFIX_BYTES,
+    MemoryState,
     job_age_seconds,
     job_enqueued_at,
     parse_info,
+    parse_memory,
     parse_persistence,
 )
 
@@ -166,3 +168,25 @@ def test_missing_info_fields_are_not_failures() -> None:
     assert not state.aof_enabled
     assert state.aof_last_write_ok
     assert state.aof_last_rewrite_ok
+
+
+def test_info_memory_becomes_used_and_max_bytes() -> None:
+    text = (
+        "# Memory\r\nused_memory:1048576\r\nused_memory_human:1.00M\r\n"
+        "maxmemory:104857600\r\nmaxmemory_human:100.00M\r\nmaxmemory_policy:noeviction\r\n"
+    )
+    assert parse_memory(parse_info(text)) == MemoryState(used_bytes=1048576, max_bytes=104857600)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("used_memory:5\r\nmaxmemory:0\r\n", MemoryState(used_bytes=5, max_bytes=None)),
+        ("", MemoryState(used_bytes=None, max_bytes=None)),
+        ("used_memory:x\r\nmaxmemory:-1\r\n", MemoryState(used_bytes=None, max_bytes=None)),
+    ],
+)
+def test_no_limit_or_missing_memory_fields_are_none_never_zero(
+    text: str, expected: MemoryState
+) -> None:
+    assert parse_memory(parse_info(text)) == expected

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from queue_core.snapshot import PersistenceState, QueueState, Snapshot
+from queue_core.snapshot import MemoryState, PersistenceState, QueueState, Snapshot
 from queue_exporter import metrics
 
 NOW = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
@@ -21,6 +21,7 @@ PERSISTENCE = PersistenceState(
     aof_last_rewrite_ok=True,
     loading=False,
 )
+MEMORY = MemoryState(used_bytes=1_048_576, max_bytes=104_857_600)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
@@ -41,8 +42,8 @@ def parsed(body: bytes) -> Samples:
     }
 
 
-def snapshot(*queues: QueueState) -> Snapshot:
-    return Snapshot(queues=queues, persistence=PERSISTENCE, ping_seconds=0.001)
+def snapshot(*queues: QueueState, memory: MemoryState = MEMORY) -> Snapshot:
+    return Snapshot(queues=queues, persistence=PERSISTENCE, memory=memory, ping_seconds=0.001)
 
 
 def test_redis_down_reports_up_zero_and_no_queue_series() -> None:
@@ -70,6 +71,37 @@ def test_depth_age_and_persistence() -> None:
     assert got[(metrics.AOF_LAST_WRITE_OK, ())] == 1.0
     assert got[(metrics.AOF_REWRITE_IN_PROGRESS, ())] == 0.0
     assert got[(metrics.PING, ())] == 0.001
+
+
+def test_memory_loading_and_rewrite_status() -> None:
+    got = samples(metrics.build_families(snapshot(), 0.01, NOW))
+    assert got[(metrics.MEMORY_USED, ())] == 1_048_576
+    assert got[(metrics.MEMORY_MAX, ())] == 104_857_600
+    assert got[(metrics.REDIS_LOADING, ())] == 0.0
+    assert got[(metrics.AOF_LAST_REWRITE_OK, ())] == 1.0
+    failed = PersistenceState(
+        aof_enabled=True,
+        aof_last_write_ok=True,
+        aof_rewrite_in_progress=False,
+        aof_last_rewrite_ok=False,
+        loading=True,
+    )
+    got = samples(
+        metrics.build_families(Snapshot((), failed, MEMORY, ping_seconds=0.001), 0.01, NOW)
+    )
+    assert got[(metrics.AOF_LAST_REWRITE_OK, ())] == 0.0
+    assert got[(metrics.REDIS_LOADING, ())] == 1.0
+
+
+def test_no_memory_limit_is_no_max_sample_not_zero() -> None:
+    unlimited = snapshot(memory=MemoryState(used_bytes=1_048_576, max_bytes=None))
+    families = metrics.build_families(unlimited, 0.01, NOW)
+    got = samples(families)
+    assert (metrics.MEMORY_MAX, ()) not in got
+    assert got[(metrics.MEMORY_USED, ())] == 1_048_576
+    text = metrics.render(families).decode()
+    assert "# TYPE redis_queue_redis_memory_max_bytes gauge" in text
+    assert not [line for line in text.splitlines() if line.startswith(metrics.MEMORY_MAX)]
 
 
 def test_future_timestamp_gives_zero_age_not_negative() -> None:

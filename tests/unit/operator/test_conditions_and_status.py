@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from queue_core.snapshot import PersistenceState, QueueState, Snapshot
+from queue_core.snapshot import MemoryState, PersistenceState, QueueState, Snapshot
 from queue_operator.conditions import Condition, merge_conditions
 from queue_operator.redis_probe import report_from_snapshot, report_unreachable
 
@@ -67,6 +67,7 @@ def snapshot(**persistence: bool) -> Snapshot:
             QueueState("bad", None, None, error="WRONGTYPE"),
         ),
         persistence=PersistenceState(**state),
+        memory=MemoryState(used_bytes=1_048_576, max_bytes=None),
         ping_seconds=0.001,
     )
 
