@@ -45,7 +45,6 @@ AOF_ENABLED = PREFIX + "aof_enabled"
 AOF_LAST_WRITE_OK = PREFIX + "aof_last_write_ok"
 AOF_REWRITE_IN_PROGRESS = PREFIX + "aof_rewrite_in_progress"
 AOF_LAST_REWRITE_OK = PREFIX + "aof_last_rewrite_ok"
-REDIS_LOADING = PREFIX + "redis_loading"
 MEMORY_USED = PREFIX + "redis_memory_used_bytes"
 MEMORY_MAX = PREFIX + "redis_memory_max_bytes"
 KEY_ERROR = PREFIX + "key_error"
@@ -136,8 +135,9 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
     aof_rewrite.add((), float(persistence.aof_rewrite_in_progress))
     aof_last_rewrite = Family(AOF_LAST_REWRITE_OK, "1 if the last AOF rewrite succeeded")
     aof_last_rewrite.add((), float(persistence.aof_last_rewrite_ok))
-    loading = Family(REDIS_LOADING, "1 while Redis loads its dataset (AOF) into memory")
-    loading.add((), float(persistence.loading))
+    # No "loading" gauge: while Redis loads its AOF it answers PING and EVALSHA with -LOADING
+    # (only INFO works), so every read that succeeds says loading:0; loading shows as a failed
+    # read, redis_queue_up 0.
     # No sample rather than a made-up one: maxmemory 0 means "no limit", not 0 bytes.
     memory = snapshot.memory
     used = Family(MEMORY_USED, "Bytes Redis has allocated (INFO memory used_memory)")
@@ -159,7 +159,6 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
         aof_write,
         aof_rewrite,
         aof_last_rewrite,
-        loading,
         used,
         limit,
     ]

@@ -303,7 +303,6 @@ def test_memory_gauges_follow_config_set_maxmemory(
     assert samples[("redis_queue_redis_memory_max_bytes", ())] == 104857600
     assert samples[("redis_queue_redis_memory_used_bytes", ())] > 0
     assert samples[("redis_queue_aof_last_rewrite_ok", ())] == 1.0
-    assert samples[("redis_queue_redis_loading", ())] == 0.0
     samples = parse(unlimited)
     assert ("redis_queue_redis_memory_max_bytes", ()) not in samples
     assert samples[("redis_queue_redis_memory_used_bytes", ())] > 0
@@ -318,7 +317,6 @@ def test_redis_down_has_no_memory_or_rewrite_series(
     new = {
         "redis_queue_redis_memory_used_bytes",
         "redis_queue_redis_memory_max_bytes",
-        "redis_queue_redis_loading",
         "redis_queue_aof_last_rewrite_ok",
     }
     assert new <= names

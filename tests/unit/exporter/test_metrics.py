@@ -73,24 +73,22 @@ def test_depth_age_and_persistence() -> None:
     assert got[(metrics.PING, ())] == 0.001
 
 
-def test_memory_loading_and_rewrite_status() -> None:
+def test_memory_and_rewrite_status() -> None:
     got = samples(metrics.build_families(snapshot(), 0.01, NOW))
     assert got[(metrics.MEMORY_USED, ())] == 1_048_576
     assert got[(metrics.MEMORY_MAX, ())] == 104_857_600
-    assert got[(metrics.REDIS_LOADING, ())] == 0.0
     assert got[(metrics.AOF_LAST_REWRITE_OK, ())] == 1.0
     failed = PersistenceState(
         aof_enabled=True,
         aof_last_write_ok=True,
         aof_rewrite_in_progress=False,
         aof_last_rewrite_ok=False,
-        loading=True,
+        loading=False,
     )
     got = samples(
         metrics.build_families(Snapshot((), failed, MEMORY, ping_seconds=0.001), 0.01, NOW)
     )
     assert got[(metrics.AOF_LAST_REWRITE_OK, ())] == 0.0
-    assert got[(metrics.REDIS_LOADING, ())] == 1.0
 
 
 def test_no_memory_limit_is_no_max_sample_not_zero() -> None:
