@@ -69,6 +69,28 @@ ConfigMap, so both kinds of Prometheus evaluate the same text.
         summary: {{ printf "Redis of RedisQueue %s runs without AOF" $x | quote }}
         description: {{ printf "Redis of RedisQueue %s in {{ $labels.namespace }} reports appendonly off (CONFIG SET appendonly no, or a redis.conf not written by the operator): jobs are not persisted and a restart loses the queue." $x | quote }}
 {{- end }}{{ end }}
+{{- with $al.aofRewriteFailing }}{{ if .enabled }}
+    - alert: RedisQueueAOFRewriteFailing
+      expr: min by (namespace, service) (redis_queue_aof_last_rewrite_ok{ {{- $m -}} }) == 0
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ printf "Redis of RedisQueue %s failed to rewrite its AOF" $x | quote }}
+        description: {{ printf "The last AOF rewrite (BGREWRITEAOF) of RedisQueue %s in {{ $labels.namespace }} failed (disk full, fork failed? see the Redis log): jobs are still written to the AOF, but it keeps growing, and a restart replays all of it." $x | quote }}
+{{- end }}{{ end }}
+{{- with $al.memoryNearMax }}{{ if .enabled }}
+    - alert: RedisQueueMemoryNearMax
+      expr: max by (namespace, service) (redis_queue_redis_memory_used_bytes{ {{- $m -}} } / redis_queue_redis_memory_max_bytes{ {{- $m -}} }) > {{ .threshold }}
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ printf "Redis of RedisQueue %s uses {{ $value | humanizePercentage }} of its maxmemory" $x | quote }}
+        description: {{ printf "Redis of RedisQueue %s in {{ $labels.namespace }} has used more than %v of its maxmemory for %s. With maxmemory-policy noeviction a full Redis refuses every new job (producers get OOM errors) until workers drain the queues or maxmemory is raised; with an evicting policy it deletes keys instead." $x .threshold .for | quote }}
+{{- end }}{{ end }}
 {{- with $al.keyError }}{{ if .enabled }}
     - alert: RedisQueueKeyError
       expr: max by (namespace, service, queue, error) (redis_queue_key_error{ {{- $m -}} }) > 0

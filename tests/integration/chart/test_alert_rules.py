@@ -23,9 +23,10 @@ VALUES = {"autoscaling": {"engine": "prometheus-adapter", "scaleTargetRef": {"na
 
 
 def _expand(template: str, labels: dict[str, str], value: str) -> str:
-    """The two template forms the chart's annotations use: {{ $labels.x }} and {{ $value }}."""
+    """The template forms the chart's annotations use: {{ $labels.x }} and {{ $value }} (or
+    {{ $value | humanizePercentage }}, for which ``value`` is the humanized text)."""
     text = re.sub(r"\{\{ \$labels\.(\w+) \}\}", lambda m: labels.get(m.group(1), ""), template)
-    return text.replace("{{ $value }}", value)
+    return re.sub(r"\{\{ \$value(?: \| humanizePercentage)? \}\}", value, text)
 
 
 # alert -> (input series that make it fire, series that must not, eval time, labels, $value)
@@ -73,6 +74,28 @@ CASES: dict[str, dict[str, Any]] = {
         "before": "4m",
         "labels": {},
         "value": "0",
+    },
+    "RedisQueueAOFRewriteFailing": {
+        "fire": [(f"redis_queue_aof_last_rewrite_ok{{{TARGET}}}", "0x30")],
+        "quiet": [(f"redis_queue_aof_last_rewrite_ok{{{TARGET}}}", "1x30")],
+        "at": "11m",
+        "before": "9m",
+        "labels": {},
+        "value": "0",
+    },
+    "RedisQueueMemoryNearMax": {
+        "fire": [
+            (f"redis_queue_redis_memory_used_bytes{{{TARGET}}}", "95x30"),
+            (f"redis_queue_redis_memory_max_bytes{{{TARGET}}}", "100x30"),
+        ],
+        "quiet": [  # exactly at the threshold is not above it
+            (f"redis_queue_redis_memory_used_bytes{{{TARGET}}}", "90x30"),
+            (f"redis_queue_redis_memory_max_bytes{{{TARGET}}}", "100x30"),
+        ],
+        "at": "6m",
+        "before": "4m",
+        "labels": {},
+        "value": "95%",
     },
     "RedisQueueKeyError": {
         "fire": [
@@ -191,6 +214,7 @@ def test_rules_and_queries_use_the_exporters_real_metric_names(
     client = redis.Redis.from_url(redis_server.url)
     client.lpush("enhancement:queue", '{"job_id":"a","timestamp":"2025-01-01T00:00:00Z"}')
     client.set("enhancement:dlq", "not a list")  # makes the exporter publish redis_queue_key_error
+    client.config_set("maxmemory", "100mb")  # and redis_queue_redis_memory_max_bytes
     client.close()
     exporter = start_exporter(redis_server.url)
     status, body = exporter.get("/metrics")
@@ -218,6 +242,9 @@ def test_rules_and_queries_use_the_exporters_real_metric_names(
         "redis_queue_aof_last_write_ok",
         "redis_queue_aof_enabled",
         "redis_queue_key_error",
+        "redis_queue_aof_last_rewrite_ok",
+        "redis_queue_redis_memory_used_bytes",
+        "redis_queue_redis_memory_max_bytes",
     }
     assert used <= published, f"not published by the exporter: {used - published}"
     # Labels the rules rely on exist on the real series.
@@ -278,6 +305,77 @@ def test_aof_disabled_fires_on_what_the_real_exporter_reports(
                 "rule_files": [str(rules_file)],
                 "evaluation_interval": "30s",
                 "tests": [case(values["on"], []), case(values["off"], [fired])],
+            }
+        )
+    )
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(test_file)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_memory_near_max_fires_on_what_the_real_exporter_reports(
+    groups: list[dict[str, Any]],
+    redis_server: RedisServer,
+    start_exporter: Callable[..., ExporterProcess],
+    tmp_path: Path,
+) -> None:
+    """A real Redis whose maxmemory is what it already uses: fed to promtool, the exporter's
+    values fire RedisQueueMemoryNearMax; with maxmemory 0 (no limit, no max series) and the
+    same memory in use, the alert stays quiet."""
+    exporter = start_exporter(redis_server.url)
+    client = redis.Redis.from_url(redis_server.url)
+    used = int(client.info("memory")["used_memory"])
+    client.config_set("maxmemory", str(used))
+    _, full = exporter.get("/metrics")
+    client.config_set("maxmemory", "0")
+    _, unlimited = exporter.get("/metrics")
+    client.close()
+    rules_file = tmp_path / "rules.yaml"
+    rules_file.write_text(yaml.safe_dump({"groups": groups}))
+
+    def series(body: str) -> list[dict[str, str]]:
+        return [
+            {"series": f"{name}{{{TARGET}}}", "values": f"{_sample(body, name)}x30"}
+            for name in (
+                "redis_queue_redis_memory_used_bytes",
+                "redis_queue_redis_memory_max_bytes",
+            )
+            if re.search(rf"^{name} ", body, flags=re.MULTILINE)
+        ]
+
+    full_series, unlimited_series = series(full), series(unlimited)
+    assert len(full_series) == 2
+    assert [s["series"].split("{")[0] for s in unlimited_series] == [
+        "redis_queue_redis_memory_used_bytes"
+    ]
+    ratio = float(_sample(full, "redis_queue_redis_memory_used_bytes")) / used
+    assert ratio > 0.9
+    labels = {"namespace": NAMESPACE, "service": SERVICE, "redisqueue": QUEUE_NAME}
+    rule = _alerts(groups)["RedisQueueMemoryNearMax"]
+    fired = {
+        "exp_labels": {**labels, "severity": "warning"},
+        "exp_annotations": {
+            k: _expand(v, labels, f"{ratio * 100:.4g}%") for k, v in rule["annotations"].items()
+        },
+    }
+
+    def case(input_series: list[dict[str, str]], expected: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            "interval": "30s",
+            "input_series": input_series,
+            "alert_rule_test": [
+                {"eval_time": "6m", "alertname": "RedisQueueMemoryNearMax", "exp_alerts": expected}
+            ],
+        }
+
+    test_file = tmp_path / "test.yaml"
+    test_file.write_text(
+        yaml.safe_dump(
+            {
+                "rule_files": [str(rules_file)],
+                "evaluation_interval": "30s",
+                "tests": [case(full_series, [fired]), case(unlimited_series, [])],
             }
         )
     )

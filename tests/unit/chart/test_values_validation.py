@@ -83,6 +83,12 @@ SCHEMA_CASES: list[tuple[str, dict[str, Any], str, str]] = [
         "monitoring/alerts/depthHigh/for",
         "",
     ),
+    (
+        "memory-fraction",
+        {"monitoring": {"alerts": {"memoryNearMax": {"threshold": 90}}}},
+        "monitoring/alerts/memoryNearMax/threshold",
+        "",
+    ),
     ("name-too-long", {"redisQueue": {"name": "q" * 47}}, "redisQueue/name", ""),
     # An engine needs the workload it scales (if/then in the schema, so `helm lint` refuses
     # it too: test_lint_refuses.py).
