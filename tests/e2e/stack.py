@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import redis
@@ -61,6 +62,26 @@ class RedisSession:
             self.client.close()
         if self.forward is not None:
             self.forward.stop()
+
+
+def own_release_namespace(kubectl: Kubectl, namespace: str, size: str) -> list[str]:
+    """A restricted namespace for a module's own release, and the ``--set`` flags it installs
+    with: a small volume, and the run's Redis image when the run names one."""
+    kubectl.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": namespace,
+                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
+            },
+        },
+        namespace="",
+    )
+    values = ["--set", f"redisQueue.persistence.size={size}"]
+    if os.environ.get("E2E_REDIS_IMAGE"):
+        values += ["--set", f"redisQueue.image={os.environ['E2E_REDIS_IMAGE']}"]
+    return values
 
 
 def wait_rqueue_ready(kubectl: Kubectl, name: str, timeout: float) -> dict[str, Any]:

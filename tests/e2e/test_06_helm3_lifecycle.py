@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from tests.e2e.stack import RedisSession, wait_gone, wait_rqueue_ready
+from tests.e2e.stack import RedisSession, own_release_namespace, wait_gone, wait_rqueue_ready
 from tests.support.kube import E2ESettings, Kubectl, condition, jsonpath, run
 
 pytestmark = pytest.mark.e2e
@@ -55,21 +55,8 @@ def test_helm3_installs_upgrades_and_uninstalls_the_chart(
     settings: E2ESettings, kubectl: Kubectl, helm3: list[str]
 ) -> None:
     ns = Kubectl(context=settings.context, namespace=NAMESPACE, binary=settings.kubectl)
-    kubectl.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": NAMESPACE,
-                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-            },
-        },
-        namespace="",
-    )
     chart = [settings.chart, *settings.chart_flags]
-    values = ["--set", "redisQueue.persistence.size=256Mi"]
-    if os.environ.get("E2E_REDIS_IMAGE"):
-        values += ["--set", f"redisQueue.image={os.environ['E2E_REDIS_IMAGE']}"]
+    values = own_release_namespace(kubectl, NAMESPACE, "256Mi")
     name = RELEASE
     try:
         run([*helm3, "install", RELEASE, *chart, *values, "--wait", "--timeout", "8m"], timeout=600)

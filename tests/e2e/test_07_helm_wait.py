@@ -11,13 +11,12 @@ main release is uninstalled by test_05).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.e2e.stack import RedisSession
+from tests.e2e.stack import RedisSession, own_release_namespace
 from tests.support.kube import CommandError, E2ESettings, Kubectl, condition, run
 
 pytestmark = pytest.mark.e2e
@@ -38,20 +37,7 @@ def ns(settings: E2ESettings, kubectl: Kubectl) -> Iterator[Kubectl]:
     """The release installed with helm 4 `--wait`; uninstalled at the end."""
     version = run([settings.helm, "version", "--short"]).stdout
     assert version.startswith("v4."), f"HELM is {version}: this module is about helm 4"
-    kubectl.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Namespace",
-            "metadata": {
-                "name": NAMESPACE,
-                "labels": {"pod-security.kubernetes.io/enforce": "restricted"},
-            },
-        },
-        namespace="",
-    )
-    values = ["--set", f"redisQueue.persistence.size={SIZE}"]
-    if os.environ.get("E2E_REDIS_IMAGE"):
-        values += ["--set", f"redisQueue.image={os.environ['E2E_REDIS_IMAGE']}"]
+    values = own_release_namespace(kubectl, NAMESPACE, SIZE)
     chart = [settings.chart, *settings.chart_flags]
     try:
         run(helm4(settings, "install", RELEASE, *chart, *values, "--wait", *TIMEOUT), timeout=700)
