@@ -41,6 +41,13 @@ A requeue is one Lua script: it checks the exact envelope is still there, pushes
 removes that envelope (``LREM`` count 1), so two people requeueing the same dead letter move it
 once, and a failed push (``WRONGTYPE``, out of memory) leaves both lists as they were.
 
+Every change the library makes is counted in the hash ``<queue>:stats`` (:mod:`queue_core.keys`)
+in the same transaction or script as the change: jobs enqueued (push, and a dead letter
+requeued), acknowledged (``ack``; with ``pop``, taking the job is its acknowledgement) and
+dead-lettered. The exporter reads them in its one script call and publishes them as counters,
+so rates, time-to-drain and a dead-letter alert exist; jobs written by other clients are in
+the depth but not in these counters.
+
 Redis connection and timeout errors are logged with the operation and queue as fields and
 re-raised as :class:`QueueUnavailableError`, so callers handle one exception type. A key that
 holds something other than a list (Redis answers ``WRONGTYPE``) raises
@@ -63,6 +70,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from queue_core import keys
 from queue_core.connection import TIMEOUT_SECONDS
 from queue_core.jobs import (
     DeadLetter,
@@ -99,13 +107,25 @@ return moved
 # refuses (WRONGTYPE, OOM) aborts the script before anything was written; LPOS first makes an
 # envelope that is gone (requeued or purged by someone else) a no-op. Returns the queue's depth
 # after the push, or -1 when the envelope was not there.
-_REQUEUE_DEAD_LETTER = """
+_REQUEUE_DEAD_LETTER = f"""
 if not redis.call('LPOS', KEYS[1], ARGV[1]) then
   return -1
 end
 local depth = redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('LREM', KEYS[1], 1, ARGV[1])
+redis.call('HINCRBY', KEYS[3], '{keys.ENQUEUED}', 1)
 return depth
+"""
+
+# Remove the acknowledged job from the worker's list and count it, in one step: a late ack of
+# a job that was re-queued meanwhile (LREM finds nothing) is not counted, and a crash cannot
+# count a job that is still held.
+_ACK = f"""
+local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])
+if removed > 0 then
+  redis.call('HINCRBY', KEYS[2], '{keys.ACKED}', 1)
+end
+return removed
 """
 
 
@@ -219,16 +239,25 @@ class JobQueue:
 
     async def push(self, job: Job) -> int:
         """Enqueue one job; returns the queue depth after the push."""
-        with _redis_errors("push", self.name):
-            return await self.client.lpush(self.name, encode_job(job))
+        return await self._push("push", [encode_job(job)])
 
     async def push_many(self, jobs: Iterable[Job]) -> int:
         """Enqueue jobs in one command, so they are consumed in the given order."""
         payloads = [encode_job(job) for job in jobs]
-        with _redis_errors("push_many", self.name):
-            if not payloads:
+        if not payloads:
+            with _redis_errors("push_many", self.name):
                 return await self.client.llen(self.name)
-            return await self.client.lpush(self.name, *payloads)
+        return await self._push("push_many", payloads)
+
+    async def _push(self, op: str, payloads: list[str]) -> int:
+        """LPUSH and count the jobs in ``<queue>:stats`` in one transaction (one round trip),
+        so the enqueued counter never runs ahead of or behind the list."""
+        with _redis_errors(op, self.name):
+            async with self.client.pipeline(transaction=True) as tx:
+                tx.lpush(self.name, *payloads)
+                tx.hincrby(keys.stats_key(self.name), keys.ENQUEUED, len(payloads))
+                depth, _ = await tx.execute()
+        return int(depth)
 
     async def pop(self, block_seconds: float = 1.0) -> Job | None:
         """Take the next job (at-most-once), waiting up to ``block_seconds``; ``None`` if empty.
@@ -254,8 +283,23 @@ class JobQueue:
             return None
         decoded = decode_job(_text(reply[1]))
         if isinstance(decoded, Job):
+            await self._count_taken()
             return decoded
         return await self._dead_letter(decoded)
+
+    async def _count_taken(self) -> None:
+        """Count a job taken by at-most-once ``pop`` as acknowledged (taking it is the ack).
+
+        A separate command, as BRPOP cannot be part of a transaction; if it fails the job is
+        still returned (it is already off the list) and only the counter misses one.
+        """
+        try:
+            await self.client.hincrby(keys.stats_key(self.name), keys.ACKED, 1)
+        except (RedisConnectionError, RedisTimeoutError, ResponseError) as error:
+            log.warning(
+                "job taken but not counted",
+                extra={"op": "pop", "queue": self.name, "error": f"{type(error).__name__}"},
+            )
 
     async def peek(self, count: int = 10) -> list[Job | DeadLetter | Undecodable]:
         """The next ``count`` entries without removing them, next-to-be-processed first.
@@ -284,6 +328,7 @@ class JobQueue:
                 tx.lpush(self.dead_letter, entry)
                 if processing is not None:
                     tx.lrem(processing, -1, bad.raw)
+                tx.hincrby(keys.stats_key(self.name), keys.DEAD_LETTERED, 1)
                 await tx.execute()
         log.warning(
             "undecodable payload moved to the dead-letter list",
@@ -322,9 +367,9 @@ class ReliableConsumer:
         self.queue = queue
         self.worker_id = worker_id
         self.lease_ms = int(lease_seconds * 1000)
-        self.processing = f"{queue.name}:processing:{worker_id}"
-        self._workers = f"{queue.name}:workers"
-        self._heartbeat = f"{queue.name}:heartbeat:{worker_id}"
+        self.processing = keys.processing_key(queue.name, worker_id)
+        self._workers = keys.workers_key(queue.name)
+        self._heartbeat = keys.heartbeat_key(queue.name, worker_id)
 
     async def heartbeat(self) -> None:
         """Renew this worker's lease; call it more often than the lease during long jobs."""
@@ -344,8 +389,8 @@ class ReliableConsumer:
                     2,
                     self.queue.name,
                     self._workers,
-                    f"{self.queue.name}:processing:",
-                    f"{self.queue.name}:heartbeat:",
+                    keys.processing_key(self.queue.name, ""),
+                    keys.heartbeat_key(self.queue.name, ""),
                 )
             )
         if moved:
@@ -384,7 +429,10 @@ class ReliableConsumer:
     async def ack(self, claim: Claim) -> bool:
         """Mark the job done. ``False``: it was no longer held (lease expired, re-queued)."""
         with _redis_errors("ack", self.queue.name):
-            return bool(await self.queue.client.lrem(self.processing, -1, claim.raw))
+            removed = await self.queue.client.eval(
+                _ACK, 2, self.processing, keys.stats_key(self.queue.name), claim.raw
+            )
+        return bool(removed)
 
     async def release(self) -> int:
         """Graceful stop: drop the lease and hand unfinished jobs back to the queue now."""
@@ -495,7 +543,13 @@ class DeadLetters:
         with _redis_errors("dlq_requeue", envelope.queue):
             depth = int(
                 await self.client.eval(
-                    _REQUEUE_DEAD_LETTER, 2, self.name, envelope.queue, stored.raw, encode_job(job)
+                    _REQUEUE_DEAD_LETTER,
+                    3,
+                    self.name,
+                    envelope.queue,
+                    keys.stats_key(envelope.queue),
+                    stored.raw,
+                    encode_job(job),
                 )
             )
         if depth < 0:

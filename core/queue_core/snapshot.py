@@ -59,26 +59,71 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, ResponseError
 
+from queue_core import keys
+
 # How much of each queue's head job the read script returns. The library writes ``timestamp``
 # first (jobs.encode_job), about 45 bytes in; the rest of the prefix is room for other clients'
 # field orders. A read ships at most this much per queue, whatever the jobs weigh.
 PREFIX_BYTES = 1024
 
+# The most workers of one queue whose in-flight jobs a read looks at. Each costs Redis three
+# O(1) commands and the reply one prefix; beyond it a queue reports its registered workers
+# only (no live-worker, in-flight or in-flight age series), so one read stays bounded.
+MAX_WORKERS_READ = 256
+_COUNTER_FIELDS = ", ".join(f"'{field}'" for field in keys.COUNTERS)  # in QueueUsage's order
+
 # KEYS = the queue names. Reply: {INFO persistence and INFO memory text (one string), depth1,
-# head1, depth2, head2, ...};
-# a depth slot holds the error text instead of an integer when the key is not a list, and a
-# head slot the first PREFIX_BYTES bytes of the next job (false when the queue is empty).
+# head1, usage1, depth2, head2, usage2, ...}:
+# - a depth slot holds the error text instead of an integer when the key is not a list;
+# - a head slot the first PREFIX_BYTES bytes of the next job (false when the queue is empty);
+# - a usage slot is false when the queue has neither a stats hash nor registered workers (no
+#   producer or worker of this library touched it), else {enqueued, acked, dead_lettered,
+#   registered workers, live workers, jobs held, {prefix of each worker's oldest held job}},
+#   where a missing counter is false and the last three are false above MAX_WORKERS_READ.
+# An EXISTS of both bookkeeping keys first keeps a queue without them at one extra command.
 READ_SCRIPT = f"""\
+local function usage(key)
+  local stats, workers = key .. '{keys.STATS_SUFFIX}', key .. '{keys.WORKERS_SUFFIX}'
+  if redis.call('EXISTS', stats, workers) == 0 then
+    return false
+  end
+  local counts = redis.pcall('HMGET', stats, {_COUNTER_FIELDS})
+  if type(counts) ~= 'table' or counts.err then
+    counts = {{}}
+  end
+  local registered = redis.pcall('SCARD', workers)
+  if type(registered) ~= 'number' then
+    registered = 0
+  end
+  local live, held, heads = false, false, {{}}
+  if registered <= {MAX_WORKERS_READ} then
+    live, held = 0, 0
+    for _, id in ipairs(registered > 0 and redis.call('SMEMBERS', workers) or {{}}) do
+      live = live + redis.call('EXISTS', key .. '{keys.HEARTBEAT_INFIX}' .. id)
+      local list = key .. '{keys.PROCESSING_INFIX}' .. id
+      local n = redis.pcall('LLEN', list)
+      if type(n) == 'number' and n > 0 then
+        held = held + n
+        heads[#heads + 1] = string.sub(redis.call('LINDEX', list, -1), 1, {PREFIX_BYTES})
+      end
+    end
+  end
+  return {{counts[1] or false, counts[2] or false, counts[3] or false, registered, live, held,
+    heads}}
+end
+
 local out = {{redis.call('INFO', 'persistence') .. redis.call('INFO', 'memory')}}
 for i, key in ipairs(KEYS) do
   local depth = redis.pcall('LLEN', key)
   if type(depth) == 'table' then
-    out[2 * i] = depth.err or 'ERR'
-    out[2 * i + 1] = false
+    out[3 * i - 1] = depth.err or 'ERR'
+    out[3 * i] = false
+    out[3 * i + 1] = false
   else
-    out[2 * i] = depth
+    out[3 * i - 1] = depth
     local head = redis.call('LINDEX', key, -1)
-    out[2 * i + 1] = head and string.sub(head, 1, {PREFIX_BYTES})
+    out[3 * i] = head and string.sub(head, 1, {PREFIX_BYTES})
+    out[3 * i + 1] = usage(key)
   end
 end
 return out
@@ -87,17 +132,40 @@ READ_SCRIPT_SHA = hashlib.sha1(READ_SCRIPT.encode(), usedforsecurity=False).hexd
 
 
 @dataclass(frozen=True, slots=True)
+class QueueUsage:
+    """What the library's producers and workers left beside a queue (:mod:`queue_core.keys`).
+
+    Counters are ``None`` when no one has done that yet (the hash field does not exist): a
+    counter Redis never held is unknown, not 0. ``live_workers``, ``in_flight`` and
+    ``oldest_in_flight_at`` are ``None`` above :data:`MAX_WORKERS_READ` registered workers
+    (not read, to keep one read bounded); ``oldest_in_flight_at`` is also ``None`` when nothing
+    is held or no held job's timestamp is readable. Its time is when the oldest held job was
+    *enqueued* (its ``timestamp``), as the library records no claim time.
+    """
+
+    enqueued: int | None
+    acked: int | None
+    dead_lettered: int | None
+    registered_workers: int
+    live_workers: int | None
+    in_flight: int | None
+    oldest_in_flight_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class QueueState:
     """What one queue key looked like at snapshot time.
 
     ``depth`` is ``None`` when the key could not be read as a list (``error`` says why); a
     missing key is an empty queue (LLEN answers 0), which is the truth for Redis lists.
+    ``usage`` is ``None`` when no producer or worker of this library has touched the queue.
     """
 
     name: str
     depth: int | None
     oldest_enqueued_at: datetime | None
     error: str | None = None
+    usage: QueueUsage | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,11 +362,41 @@ def _text(reply: object) -> str:
     return str(reply)
 
 
-def _queue_state(name: str, depth: object, head: object) -> QueueState:
-    """Fold one queue's two reply slots into a QueueState."""
+def _count(value: object) -> int | None:
+    """A counter from HMGET (text, or bytes from a client that does not decode), or None."""
+    if isinstance(value, str | bytes) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _usage(reply: object) -> QueueUsage | None:
+    """Fold a usage slot of the read script (see READ_SCRIPT) into a QueueUsage."""
+    if not isinstance(reply, list):
+        return None
+    enqueued, acked, dead_lettered, registered, live, held, heads = reply
+    stamps = [
+        stamp
+        for head in heads
+        if (stamp := job_enqueued_at(head if isinstance(head, str | bytes) else None)) is not None
+    ]
+    return QueueUsage(
+        enqueued=_count(enqueued),
+        acked=_count(acked),
+        dead_lettered=_count(dead_lettered),
+        registered_workers=int(registered),
+        live_workers=live if isinstance(live, int) else None,
+        in_flight=held if isinstance(held, int) else None,
+        oldest_in_flight_at=min(stamps) if stamps else None,
+    )
+
+
+def _queue_state(name: str, depth: object, head: object, usage: object) -> QueueState:
+    """Fold one queue's three reply slots into a QueueState."""
     if isinstance(depth, int):
         job = head if isinstance(head, str | bytes) else None
-        return QueueState(name, depth, job_enqueued_at(job))
+        if usage is False or usage is None:  # the common case, kept cheap at 1000 queues
+            return QueueState(name, depth, job_enqueued_at(job))
+        return QueueState(name, depth, job_enqueued_at(job), usage=_usage(usage))
     # WRONGTYPE and friends: somebody stored a non-list under a queue name.
     return QueueState(name, None, None, error=_text(depth).split(" ", 1)[0] or "ERR")
 
@@ -342,9 +440,9 @@ async def read_snapshot(
     ping_seconds = time.perf_counter() - started
 
     replies = await run_read_script(client, keys)
-    if len(replies) != 1 + 2 * len(queues):
+    if len(replies) != 1 + 3 * len(queues):
         raise ResponseError(f"the read script answered {len(replies)} items for {len(queues)} keys")
-    states = tuple(map(_queue_state, queues, replies[1::2], replies[2::2]))
+    states = tuple(map(_queue_state, queues, replies[1::3], replies[2::3], replies[3::3]))
     info = parse_info(_text(replies[0]))
     return Snapshot(
         queues=states,
