@@ -12,7 +12,9 @@ later one may read what an earlier one wrote):
 4. manifests/ files the chart renders (operator RBAC and Deployment, autoscaling examples);
 5. tests/schemas/: third-party CRD schemas from the pinned Go module sources;
 6. deploy/: docker-compose.yml's Prometheus files, the chart's rule file and the compose scrape
-   config (from the chart and deploy/prometheus/prometheus.yml).
+   config (from the chart and deploy/prometheus/prometheus.yml);
+7. the Grafana dashboard, in deploy/grafana/ and the chart's dashboards/ (from
+   codegen/dashboard.py and the exporter's metric names).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ def generators() -> list[tuple[str, Callable[[Path], Outputs]]]:
         ("manifests", targets.manifest_files),
         ("upstream schemas", lambda _root: upstream_schemas.outputs()),
         ("deploy", deploy.deploy_files),
+        ("dashboard", targets.dashboard_files),
     ]
 
 
