@@ -117,12 +117,28 @@ def published(service: dict[str, Any]) -> list[tuple[str, str, str]]:
     return out
 
 
-def test_the_stack_is_redis_exporter_and_prometheus(config: dict[str, Any]) -> None:
+def mounts(service: dict[str, Any]) -> dict[str, Path]:
+    """Container path -> host path (relative to the repository) of each bind mount."""
+    return {
+        spec.split(":")[1]: Path(spec.split(":")[0]).relative_to(ROOT)
+        for spec in service["volumes"]
+        if spec.startswith("/")
+    }
+
+
+def test_the_stack_is_redis_exporter_prometheus_and_an_optional_grafana(
+    config: dict[str, Any],
+) -> None:
     services = config["services"]
-    assert sorted(services) == ["exporter", "prometheus", "redis"]
+    assert sorted(services) == ["exporter", "grafana", "prometheus", "redis"]
+    # Only `docker compose --profile grafana up` starts Grafana; a plain `up` is make run's three.
+    assert [name for name, service in services.items() if "profiles" in service] == ["grafana"]
+    assert services["grafana"]["profiles"] == ["grafana"]
     assert services["redis"]["image"] == "redis:7.2-alpine"
     image = services["prometheus"]["image"]
     assert re.fullmatch(r"prom/prometheus:v\d+\.\d+\.\d+", image), f"unpinned: {image}"
+    image = services["grafana"]["image"]
+    assert re.fullmatch(r"grafana/grafana:\d+\.\d+\.\d+", image), f"unpinned: {image}"
     # Built like `make images`: the repository root is the context (.dockerignore allow-list).
     assert services["exporter"]["build"] == {
         "context": str(ROOT),
@@ -168,6 +184,8 @@ def test_every_port_is_the_make_run_default_on_loopback_only(config: dict[str, A
             (host, defaults[variable], container_port)
         ], name
     assert defaults["HOST"] == "127.0.0.1"
+    # Grafana is not part of make run; its port follows the same rule.
+    assert published(config["services"]["grafana"]) == [(defaults["HOST"], "3000", "3000")]
 
 
 def test_the_exporter_gets_the_settings_of_make_run(config: dict[str, Any]) -> None:
@@ -202,6 +220,7 @@ def test_the_exporter_runs_read_only_as_non_root_after_redis_is_healthy(
     assert exporter["user"] == "10001:10001"
     assert exporter["depends_on"] == {"redis": {"condition": "service_healthy"}}
     assert services["prometheus"]["depends_on"] == {"exporter": {"condition": "service_healthy"}}
+    assert services["grafana"]["depends_on"] == {"prometheus": {"condition": "service_healthy"}}
     for name, service in services.items():
         assert service["healthcheck"]["test"], name
         assert service["user"] not in {"root", "0", "0:0"}, name
@@ -213,15 +232,11 @@ def test_prometheus_evaluates_the_rules_the_chart_renders(config: dict[str, Any]
     """The mounted rule file is the chart's (codegen keeps it current, test_generated checks
     that), and its exporter matchers select the series the compose scrape job labels."""
     prometheus = config["services"]["prometheus"]
-    mounts = {
-        spec.split(":")[1]: Path(spec.split(":")[0]).relative_to(ROOT)
-        for spec in prometheus["volumes"]
-        if spec.startswith("/")
-    }
+    mounted = mounts(prometheus)
     settings = compose_flags([a for arg in prometheus["command"] for a in arg.split("=", 1)])
-    scrape = yaml.safe_load((ROOT / mounts[settings["config.file"]]).read_text())
+    scrape = yaml.safe_load((ROOT / mounted[settings["config.file"]]).read_text())
     rule_files = scrape["rule_files"]
-    assert [mounts[path] for path in rule_files] == [RULES]
+    assert [mounted[path] for path in rule_files] == [RULES]
 
     from codegen.deploy import rule_file  # the chart rendered by helm, as `make generate` does
 
@@ -267,3 +282,46 @@ def test_promtool_accepts_the_compose_prometheus_files(
     rules = yaml.safe_load((ROOT / RULES).read_text())["groups"]
     count = sum(len(group["rules"]) for group in rules)
     assert f"SUCCESS: {count} rules found" in result.stdout, result.stdout  # all loaded
+
+
+def test_grafana_loads_the_generated_dashboard_from_the_compose_prometheus(
+    config: dict[str, Any],
+) -> None:
+    """The provisioning files Grafana reads point at the generated dashboard's mount and at the
+    compose Prometheus; every mount is read-only."""
+    from codegen.dashboard import dashboard
+    from codegen.targets import DASHBOARDS
+    from codegen.text import json_text
+
+    services = config["services"]
+    grafana = services["grafana"]
+    mounted = mounts(grafana)
+    assert all(spec.endswith(":ro") for spec in grafana["volumes"] if spec.startswith("/")), (
+        grafana["volumes"]
+    )
+    provisioning = "/etc/grafana/provisioning"
+    (providers_path,) = [p for p in mounted if p.startswith(f"{provisioning}/dashboards/")]
+    (datasources_path,) = [p for p in mounted if p.startswith(f"{provisioning}/datasources/")]
+
+    # The dashboard: the file `make generate` writes (deploy/grafana/), where the provider looks.
+    generated = DASHBOARDS[0]
+    assert generated.parts[:2] == ("deploy", "grafana")
+    (dashboard_path,) = [path for path, host in mounted.items() if host == generated]
+    assert (ROOT / generated).read_text() == json_text(dashboard())
+    (provider,) = yaml.safe_load((ROOT / mounted[providers_path]).read_text())["providers"]
+    assert provider["type"] == "file"
+    assert Path(dashboard_path).parent == Path(provider["options"]["path"])
+    env = grafana["environment"]
+    assert env["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"] == dashboard_path
+
+    # The data source: the compose Prometheus service at the port it listens on in its container.
+    (source,) = yaml.safe_load((ROOT / mounted[datasources_path]).read_text())["datasources"]
+    prometheus = services["prometheus"]
+    settings = compose_flags([a for arg in prometheus["command"] for a in arg.split("=", 1)])
+    listen_port = settings["web.listen-address"].rsplit(":", 1)[1]
+    url = urlsplit(source["url"])
+    assert (url.hostname, str(url.port)) == ("prometheus", listen_port)
+    assert source["isDefault"] is True
+    # The dashboard's "Data source" variable lists data sources of this type.
+    (variable,) = [v for v in dashboard()["templating"]["list"] if v["type"] == "datasource"]
+    assert source["type"] == variable["query"]
