@@ -77,9 +77,10 @@ _COUNTER_FIELDS = ", ".join(f"'{field}'" for field in keys.COUNTERS)  # in Queue
 # - a depth slot holds the error text instead of an integer when the key is not a list;
 # - a head slot the first PREFIX_BYTES bytes of the next job (false when the queue is empty);
 # - a usage slot is false when the queue has neither a stats hash nor registered workers (no
-#   producer or worker of this library touched it), else {enqueued, acked, dead_lettered,
+#   producer or worker of this library touched it), else {{enqueued, acked, dead_lettered},
 #   registered workers, live workers, jobs held, {prefix of each worker's oldest held job}},
-#   where a missing counter is false and the last three are false above MAX_WORKERS_READ.
+#   where a counter never incremented is false, the counters are false together when the
+#   stats key is not a hash, and the last three are false above MAX_WORKERS_READ.
 # An EXISTS of both bookkeeping keys first keeps a queue without them at one extra command.
 READ_SCRIPT = f"""\
 local function usage(key)
@@ -89,7 +90,7 @@ local function usage(key)
   end
   local counts = redis.pcall('HMGET', stats, {_COUNTER_FIELDS})
   if type(counts) ~= 'table' or counts.err then
-    counts = {{}}
+    counts = false
   end
   local registered = redis.pcall('SCARD', workers)
   if type(registered) ~= 'number' then
@@ -108,8 +109,7 @@ local function usage(key)
       end
     end
   end
-  return {{counts[1] or false, counts[2] or false, counts[3] or false, registered, live, held,
-    heads}}
+  return {{counts, registered, live, held, heads}}
 end
 
 local out = {{redis.call('INFO', 'persistence') .. redis.call('INFO', 'memory')}}
@@ -135,12 +135,12 @@ READ_SCRIPT_SHA = hashlib.sha1(READ_SCRIPT.encode(), usedforsecurity=False).hexd
 class QueueUsage:
     """What the library's producers and workers left beside a queue (:mod:`queue_core.keys`).
 
-    Counters are ``None`` when no one has done that yet (the hash field does not exist): a
-    counter Redis never held is unknown, not 0. ``live_workers``, ``in_flight`` and
-    ``oldest_in_flight_at`` are ``None`` above :data:`MAX_WORKERS_READ` registered workers
-    (not read, to keep one read bounded); ``oldest_in_flight_at`` is also ``None`` when nothing
-    is held or no held job's timestamp is readable. Its time is when the oldest held job was
-    *enqueued* (its ``timestamp``), as the library records no claim time.
+    A counter is 0 until its event first happens, and ``None`` only when the stats key holds
+    something that is not the library's hash (unknown, never guessed). ``live_workers``,
+    ``in_flight`` and ``oldest_in_flight_at`` are ``None`` above :data:`MAX_WORKERS_READ`
+    registered workers (not read, to keep one read bounded); ``oldest_in_flight_at`` is also
+    ``None`` when nothing is held or no held job's timestamp is readable. Its time is when the
+    oldest held job was *enqueued* (its ``timestamp``), as the library records no claim time.
     """
 
     enqueued: int | None
@@ -363,7 +363,14 @@ def _text(reply: object) -> str:
 
 
 def _count(value: object) -> int | None:
-    """A counter from HMGET (text, or bytes from a client that does not decode), or None."""
+    """A counter from HMGET (text, or bytes from a client that does not decode).
+
+    A field never incremented is 0: the library is in use on this queue and that event has not
+    happened, and a counter that starts at 0 lets ``increase()`` see its first event. A value
+    that is no count (someone wrote the hash by hand) is ``None``, not a guess.
+    """
+    if value is None:
+        return 0
     if isinstance(value, str | bytes) and value.isdigit():
         return int(value)
     return None
@@ -373,16 +380,19 @@ def _usage(reply: object) -> QueueUsage | None:
     """Fold a usage slot of the read script (see READ_SCRIPT) into a QueueUsage."""
     if not isinstance(reply, list):
         return None
-    enqueued, acked, dead_lettered, registered, live, held, heads = reply
+    counts, registered, live, held, heads = reply
+    enqueued, acked, dead_lettered = (
+        map(_count, counts) if isinstance(counts, list) else (None, None, None)
+    )
     stamps = [
         stamp
         for head in heads
         if (stamp := job_enqueued_at(head if isinstance(head, str | bytes) else None)) is not None
     ]
     return QueueUsage(
-        enqueued=_count(enqueued),
-        acked=_count(acked),
-        dead_lettered=_count(dead_lettered),
+        enqueued=enqueued,
+        acked=acked,
+        dead_lettered=dead_lettered,
         registered_workers=int(registered),
         live_workers=live if isinstance(live, int) else None,
         in_flight=held if isinstance(held, int) else None,

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from queue_core.snapshot import Snapshot, job_age_seconds
+from queue_core.snapshot import QueueUsage, Snapshot, job_age_seconds
 
 PREFIX = "redis_queue_"
 UP = PREFIX + "up"
@@ -48,6 +48,15 @@ AOF_LAST_REWRITE_OK = PREFIX + "aof_last_rewrite_ok"
 MEMORY_USED = PREFIX + "redis_memory_used_bytes"
 MEMORY_MAX = PREFIX + "redis_memory_max_bytes"
 KEY_ERROR = PREFIX + "key_error"
+# What the library's producers and workers left beside a queue (queue_core.keys); a queue no
+# library client touched has none of these series.
+IN_FLIGHT = PREFIX + "jobs_in_flight"
+WORKERS = PREFIX + "workers"
+WORKERS_REGISTERED = PREFIX + "workers_registered"
+OLDEST_IN_FLIGHT_AGE = PREFIX + "oldest_in_flight_age_seconds"
+ENQUEUED = PREFIX + "jobs_enqueued_total"
+ACKED = PREFIX + "jobs_acked_total"
+DEAD_LETTERED = PREFIX + "jobs_dead_lettered_total"
 
 # The exporter's own health, under its own prefix: the queue families describe Redis.
 EXPORTER_PREFIX = "redis_queue_exporter_"
@@ -115,6 +124,7 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
         "1 when a configured queue key cannot be read as a list (e.g. WRONGTYPE)",
         ("queue", "error"),
     )
+    usage = usage_families()
     # Appending to the lists directly: at 1000 queues the per-sample check of add() shows.
     depths, ages, errors = depth.samples, age.samples, key_error.samples
     for queue in snapshot.queues:
@@ -125,6 +135,8 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
         depths.append(((queue.name,), queue.depth))
         if queue.oldest_enqueued_at is not None:
             ages.append(((queue.name,), job_age_seconds(queue.oldest_enqueued_at, now)))
+        if queue.usage is not None:
+            add_usage(usage, queue.name, queue.usage, now)
 
     persistence = snapshot.persistence
     aof_enabled = Family(AOF_ENABLED, "1 if Redis has appendonly enabled")
@@ -155,6 +167,7 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
         depth,
         age,
         key_error,
+        *usage.values(),
         aof_enabled,
         aof_write,
         aof_rewrite,
@@ -162,6 +175,68 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
         used,
         limit,
     ]
+
+
+def usage_families() -> dict[str, Family]:
+    """The per-queue families of the library's bookkeeping, empty, keyed by name."""
+    return {
+        family.name: family
+        for family in (
+            Family(IN_FLIGHT, "Jobs held by reliable consumers, claimed and not acked", ("queue",)),
+            Family(WORKERS, "Reliable consumers whose heartbeat lease is alive", ("queue",)),
+            Family(
+                WORKERS_REGISTERED,
+                "Reliable consumers registered, alive or not yet reaped after their lease ended",
+                ("queue",),
+            ),
+            Family(
+                OLDEST_IN_FLIGHT_AGE,
+                "Age (since it was enqueued) of the oldest job a reliable consumer holds",
+                ("queue",),
+            ),
+            Family(
+                ENQUEUED,
+                "Jobs pushed through the library (dead letters requeued included)",
+                ("queue",),
+                type="counter",
+            ),
+            Family(
+                ACKED,
+                "Jobs acknowledged by a reliable consumer, or taken by an at-most-once pop",
+                ("queue",),
+                type="counter",
+            ),
+            Family(
+                DEAD_LETTERED,
+                "Payloads the library moved to the dead-letter list because they were no job",
+                ("queue",),
+                type="counter",
+            ),
+        )
+    }
+
+
+def add_usage(families: dict[str, Family], queue: str, usage: QueueUsage, now: datetime) -> None:
+    """A queue's bookkeeping samples: a value Redis does not hold (a counter never incremented,
+    workers above the read's cap) has no sample, never a made-up 0."""
+    label = (queue,)
+    values: tuple[tuple[str, float | None], ...] = (
+        (IN_FLIGHT, usage.in_flight),
+        (WORKERS, usage.live_workers),
+        (WORKERS_REGISTERED, usage.registered_workers),
+        (
+            OLDEST_IN_FLIGHT_AGE,
+            None
+            if usage.oldest_in_flight_at is None
+            else job_age_seconds(usage.oldest_in_flight_at, now),
+        ),
+        (ENQUEUED, usage.enqueued),
+        (ACKED, usage.acked),
+        (DEAD_LETTERED, usage.dead_lettered),
+    )
+    for name, value in values:
+        if value is not None:
+            families[name].samples.append((label, value))
 
 
 def build_info_family(version: str, python_version: str) -> Family:

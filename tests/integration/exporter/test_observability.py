@@ -14,6 +14,10 @@ from collections.abc import Callable
 from email.message import Message
 from importlib.metadata import version
 
+from queue_core.connection import create_client
+from queue_core.jobs import Job
+from queue_core.queue import JobQueue
+from tests.integration.conftest import settings_for
 from tests.integration.exporter.scrape import parse
 from tests.integration.exporter.test_cli import run
 from tests.support.processes import LOOPBACK, ExporterProcess, RedisServer
@@ -174,3 +178,53 @@ def test_a_refused_request_is_quiet_at_log_level_error(
     assert exporter.get("/health/live")[0] == 200
     assert exporter.log_path is not None
     assert exporter.log_path.read_text() == ""
+
+
+async def test_workers_in_flight_and_counters_of_a_queue_the_library_works(
+    redis_server: RedisServer, start_exporter: StartExporter
+) -> None:
+    """Producers and workers of the library against a real Redis, then the real exporter's
+    body: the values are what the test did, and promtool accepts the new families."""
+    client = create_client(settings_for(redis_server))
+    queue = JobQueue(client, "enhancement:queue")
+    await queue.push_many(
+        [Job(tenant_id="t", ticket_id=f"T-{n}", description="d") for n in range(4)]
+    )
+    worker = queue.consumer("w-1")
+    first = await worker.claim(block_seconds=0.1)
+    assert first is not None
+    assert await worker.ack(first)
+    assert await worker.claim(block_seconds=0.1) is not None  # held, not acked
+    await client.rpush("enhancement:queue", "not a job")  # next in line: dead-lettered
+    assert await queue.pop(block_seconds=0.1) is not None  # skips it, takes a job
+    await client.aclose()
+
+    exporter = start_exporter(redis_server.url)
+    status, body = exporter.get("/metrics")
+    assert status == 200
+    promtool_check(body)
+    samples = parse(body)
+    label = (("queue", "enhancement:queue"),)
+    assert {
+        name: samples.get((f"redis_queue_{name}", label))
+        for name in (
+            "depth",
+            "jobs_in_flight",
+            "workers",
+            "workers_registered",
+            "jobs_enqueued_total",
+            "jobs_acked_total",
+            "jobs_dead_lettered_total",
+        )
+    } == {
+        "depth": 1.0,
+        "jobs_in_flight": 1.0,
+        "workers": 1.0,
+        "workers_registered": 1.0,
+        "jobs_enqueued_total": 4.0,
+        "jobs_acked_total": 2.0,
+        "jobs_dead_lettered_total": 1.0,
+    }
+    assert samples[("redis_queue_oldest_in_flight_age_seconds", label)] >= 0
+    # The dead-letter list itself is no library queue: no bookkeeping series for it.
+    assert ("redis_queue_workers", (("queue", "enhancement:dlq"),)) not in samples

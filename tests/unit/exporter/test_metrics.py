@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from queue_core.snapshot import MemoryState, PersistenceState, QueueState, Snapshot
+from queue_core.snapshot import MemoryState, PersistenceState, QueueState, QueueUsage, Snapshot
 from queue_exporter import metrics
 
 NOW = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
@@ -107,6 +107,47 @@ def test_future_timestamp_gives_zero_age_not_negative() -> None:
         metrics.build_families(snapshot(QueueState("q", 1, NOW + timedelta(seconds=5))), 0, NOW)
     )
     assert got[(metrics.OLDEST_JOB_AGE, (("queue", "q"),))] == 0.0
+
+
+def test_usage_series_only_for_queues_the_library_touched_and_none_made_up() -> None:
+    busy = QueueUsage(
+        enqueued=40,
+        acked=30,
+        dead_lettered=2,
+        registered_workers=3,
+        live_workers=2,
+        in_flight=5,
+        oldest_in_flight_at=NOW - timedelta(seconds=30),
+    )
+    capped = QueueUsage(None, 7, 0, 300, None, None, None)
+    got = samples(
+        metrics.build_families(
+            snapshot(
+                QueueState("busy", 3, NOW, usage=busy),
+                QueueState("capped", 0, None, usage=capped),
+                QueueState("foreign", 9, NOW),
+            ),
+            0,
+            NOW,
+        )
+    )
+    usage_names = set(metrics.usage_families())
+    assert {k: v for k, v in got.items() if k[0] in usage_names} == {
+        (metrics.IN_FLIGHT, (("queue", "busy"),)): 5.0,
+        (metrics.WORKERS, (("queue", "busy"),)): 2.0,
+        (metrics.WORKERS_REGISTERED, (("queue", "busy"),)): 3.0,
+        (metrics.OLDEST_IN_FLIGHT_AGE, (("queue", "busy"),)): 30.0,
+        (metrics.ENQUEUED, (("queue", "busy"),)): 40.0,
+        (metrics.ACKED, (("queue", "busy"),)): 30.0,
+        (metrics.DEAD_LETTERED, (("queue", "busy"),)): 2.0,
+        # above the worker cap: registered only; an unreadable counter: no sample
+        (metrics.WORKERS_REGISTERED, (("queue", "capped"),)): 300.0,
+        (metrics.ACKED, (("queue", "capped"),)): 7.0,
+        (metrics.DEAD_LETTERED, (("queue", "capped"),)): 0.0,
+    }
+    text = metrics.render(metrics.build_families(snapshot(), 0, NOW)).decode()
+    for name in (metrics.ENQUEUED, metrics.ACKED, metrics.DEAD_LETTERED):
+        assert f"# TYPE {name} counter" in text
 
 
 def test_wrong_type_key_has_an_error_series_and_no_depth() -> None:
