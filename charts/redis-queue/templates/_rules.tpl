@@ -91,6 +91,28 @@ ConfigMap, so both kinds of Prometheus evaluate the same text.
         summary: {{ printf "Redis of RedisQueue %s uses {{ $value | humanizePercentage }} of its maxmemory" $x | quote }}
         description: {{ printf "Redis of RedisQueue %s in {{ $labels.namespace }} has used more than %v of its maxmemory for %s. With maxmemory-policy noeviction a full Redis refuses every new job (producers get OOM errors) until workers drain the queues or maxmemory is raised; with an evicting policy it deletes keys instead." $x .threshold .for | quote }}
 {{- end }}{{ end }}
+{{- with $al.deadLettersGrowing }}{{ if .enabled }}
+    - alert: RedisQueueDeadLettersGrowing
+      expr: max by (namespace, service, queue) (increase(redis_queue_jobs_dead_lettered_total{ {{- $m -}} }[{{ .window }}])) > 0
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ printf "Queue {{ $labels.queue }} moved payloads to its dead-letter list in the last %s" .window | quote }}
+        description: {{ printf "Workers of queue {{ $labels.queue }} (RedisQueue %s in {{ $labels.namespace }}) moved payloads that are no valid job to its dead-letter list within %s: a producer sends malformed jobs. Read them with `queuectl dlq list --queue {{ $labels.queue }}`, fix the producer, then `queuectl dlq requeue`." $x .window | quote }}
+{{- end }}{{ end }}
+{{- with $al.workersGone }}{{ if .enabled }}
+    - alert: RedisQueueWorkersGone
+      expr: (max by (namespace, service, queue) (redis_queue_depth{ {{- $m -}} }) > 0) and on (namespace, service, queue) (max by (namespace, service, queue) (redis_queue_workers{ {{- $m -}} }) == 0) and on (namespace, service, queue) (max by (namespace, service, queue) (max_over_time(redis_queue_workers{ {{- $m -}} }[{{ .lookback }}])) > 0)
+      for: {{ .for }}
+      labels:
+        severity: {{ .severity }}
+        redisqueue: {{ $x }}
+      annotations:
+        summary: {{ `Queue {{ $labels.queue }} holds {{ $value }} jobs and no live worker` | quote }}
+        description: {{ printf "Queue {{ $labels.queue }} of RedisQueue %s in {{ $labels.namespace }} has had jobs waiting and no reliable consumer with a live heartbeat for %s, after having workers within %s: the workers crashed, were scaled to zero or lost Redis. Check the worker Deployment and its HPA." $x .for .lookback | quote }}
+{{- end }}{{ end }}
 {{- with $al.keyError }}{{ if .enabled }}
     - alert: RedisQueueKeyError
       expr: max by (namespace, service, queue, error) (redis_queue_key_error{ {{- $m -}} }) > 0

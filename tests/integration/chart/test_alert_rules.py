@@ -3,6 +3,7 @@ not), and every metric the rules and queries name is one the real exporter publi
 
 from __future__ import annotations
 
+import asyncio
 import re
 import subprocess
 from collections.abc import Callable
@@ -13,11 +14,16 @@ import pytest
 import redis
 import yaml
 
+from queue_core.connection import create_client
+from queue_core.jobs import Job
+from queue_core.queue import JobQueue
+from tests.integration.conftest import settings_for
 from tests.support.helm import NAMESPACE, RELEASE, Helm, find, rule_groups
 from tests.support.processes import ExporterProcess, RedisServer
 
 QUEUE_NAME = f"{RELEASE}-redis-queue"
 SERVICE = f"{QUEUE_NAME}-exporter"
+DEAD_LETTERED = 'redis_queue_jobs_dead_lettered_total{{{}}}'
 TARGET = f'namespace="{NAMESPACE}",service="{SERVICE}",job="redis-queue",instance="x:9808"'
 VALUES = {"autoscaling": {"engine": "prometheus-adapter", "scaleTargetRef": {"name": "worker"}}}
 
@@ -96,6 +102,35 @@ CASES: dict[str, dict[str, Any]] = {
         "before": "4m",
         "labels": {},
         "value": "95%",
+    },
+    "RedisQueueDeadLettersGrowing": {
+        "fire": [  # the counter starts at 0 (the library's first push) and grows at 2.5m
+            (
+                f'redis_queue_jobs_dead_lettered_total{{{TARGET},queue="enhancement:queue"}}',
+                "0x4 1x30",
+            )
+        ],
+        "quiet": [
+            (DEAD_LETTERED.format(f'{TARGET},queue="enhancement:queue"'), "3x30")
+        ],
+        "at": "5m",
+        "before": "2m",
+        "labels": {"queue": "enhancement:queue"},
+        "value": "",
+    },
+    "RedisQueueWorkersGone": {
+        "fire": [  # two workers until 2.5m, then none while 5 jobs wait
+            (f'redis_queue_depth{{{TARGET},queue="enhancement:queue"}}', "5x40"),
+            (f'redis_queue_workers{{{TARGET},queue="enhancement:queue"}}', "2x4 0x40"),
+        ],
+        "quiet": [  # never had a registered worker (plain BRPOP consumers): no alert
+            (f'redis_queue_depth{{{TARGET},queue="enhancement:queue"}}', "5x40"),
+            (f'redis_queue_workers{{{TARGET},queue="enhancement:queue"}}', "0x40"),
+        ],
+        "at": "9m",
+        "before": "7m",
+        "labels": {"queue": "enhancement:queue"},
+        "value": "5",
     },
     "RedisQueueKeyError": {
         "fire": [
@@ -198,6 +233,15 @@ def test_promtool_alert_fires_and_stays_quiet(
     assert failing.returncode != 0
 
 
+async def work_the_queue_through_the_library(redis_server: RedisServer) -> None:
+    """A producer and a reliable worker of the library: the series of its bookkeeping."""
+    client = create_client(settings_for(redis_server))
+    queue = JobQueue(client, "enhancement:queue")
+    await queue.push(Job(tenant_id="t", ticket_id="T-1", description="d"))
+    assert await queue.consumer("w").claim(block_seconds=0.1) is not None
+    await client.aclose()
+
+
 def _metric_names(exposition: str) -> set[str]:
     return {
         line.split("{")[0].split(" ")[0]
@@ -211,6 +255,7 @@ def test_rules_and_queries_use_the_exporters_real_metric_names(
     redis_server: RedisServer,
     start_exporter: Callable[..., ExporterProcess],
 ) -> None:
+    asyncio.run(work_the_queue_through_the_library(redis_server))
     client = redis.Redis.from_url(redis_server.url)
     client.lpush("enhancement:queue", '{"job_id":"a","timestamp":"2025-01-01T00:00:00Z"}')
     client.set("enhancement:dlq", "not a list")  # makes the exporter publish redis_queue_key_error
@@ -245,6 +290,8 @@ def test_rules_and_queries_use_the_exporters_real_metric_names(
         "redis_queue_aof_last_rewrite_ok",
         "redis_queue_redis_memory_used_bytes",
         "redis_queue_redis_memory_max_bytes",
+        "redis_queue_jobs_dead_lettered_total",
+        "redis_queue_workers",
     }
     assert used <= published, f"not published by the exporter: {used - published}"
     # Labels the rules rely on exist on the real series.
