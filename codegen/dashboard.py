@@ -20,28 +20,25 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from queue_exporter.metrics import (
+    ACKED,
     AOF_ENABLED,
     AOF_LAST_REWRITE_OK,
     AOF_LAST_WRITE_OK,
     AOF_REWRITE_IN_PROGRESS,
+    DEAD_LETTERED,
     DEPTH,
+    ENQUEUED,
+    IN_FLIGHT,
     KEY_ERROR,
     MEMORY_MAX,
     MEMORY_USED,
+    OLDEST_IN_FLIGHT_AGE,
     OLDEST_JOB_AGE,
     PING,
     SCRAPE_ERRORS,
     UP,
+    WORKERS,
 )
-
-# Being added to queue_exporter.metrics (IN_FLIGHT, WORKERS, ...); import them from there once
-# they land.
-IN_FLIGHT = "redis_queue_jobs_in_flight"
-WORKERS = "redis_queue_workers"
-OLDEST_IN_FLIGHT_AGE = "redis_queue_oldest_in_flight_age_seconds"
-ENQUEUED = "redis_queue_jobs_enqueued_total"
-ACKED = "redis_queue_jobs_acked_total"
-DEAD_LETTERED = "redis_queue_jobs_dead_lettered_total"
 
 # kube-state-metrics' HPA series (labels namespace, horizontalpodautoscaler).
 HPA_CURRENT = "kube_horizontalpodautoscaler_status_current_replicas"
