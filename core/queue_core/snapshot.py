@@ -51,7 +51,7 @@ import json
 import json.decoder
 import json.scanner
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -176,7 +176,21 @@ class PersistenceState:
     aof_last_write_ok: bool
     aof_rewrite_in_progress: bool
     aof_last_rewrite_ok: bool
-    loading: bool
+
+
+@dataclass(frozen=True, slots=True)
+class LoadingState:
+    """How far a Redis that is loading its dataset (AOF/RDB) into memory has come.
+
+    Why a separate read: while Redis loads, it answers PING and EVALSHA with ``-LOADING`` and
+    serves only commands such as ``INFO``, so :func:`read_snapshot` fails with
+    ``BusyLoadingError`` and a successful snapshot always says "not loading". Callers that
+    want to tell "loading" from "down" catch that error and call :func:`read_loading`.
+    ``None`` fields: Redis did not report them.
+    """
+
+    loaded_ratio: float | None
+    eta_seconds: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,8 +354,31 @@ def parse_persistence(info: dict[str, Any]) -> PersistenceState:
         aof_last_write_ok=ok("aof_last_write_status"),
         aof_rewrite_in_progress=flag("aof_rewrite_in_progress"),
         aof_last_rewrite_ok=ok("aof_last_bgrewrite_status"),
-        loading=flag("loading"),
     )
+
+
+def parse_loading(info: Mapping[str, object]) -> LoadingState | None:
+    """``INFO persistence`` fields (text, or as redis-py's ``info()`` parses them) as a
+    LoadingState, or ``None`` when Redis is not loading."""
+    if str(info.get("loading")) != "1":
+        return None
+
+    def number(key: str) -> float | None:
+        try:
+            return float(str(info[key]))
+        except (KeyError, ValueError):
+            return None
+
+    percent = number("loading_loaded_perc")
+    return LoadingState(
+        loaded_ratio=None if percent is None else percent / 100,
+        eta_seconds=number("loading_eta_seconds"),
+    )
+
+
+async def read_loading(client: Redis) -> LoadingState | None:
+    """Whether Redis is loading, from ``INFO persistence`` (served while loading)."""
+    return parse_loading(await client.info("persistence"))
 
 
 def parse_memory(info: dict[str, str]) -> MemoryState:

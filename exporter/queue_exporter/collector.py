@@ -38,7 +38,7 @@ from pathlib import Path
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from queue_core.snapshot import Snapshot, encode_keys, read_snapshot
+from queue_core.snapshot import LoadingState, Snapshot, encode_keys, read_loading, read_snapshot
 from queue_exporter.metrics import (
     CONTENT_TYPE,
     Family,
@@ -86,6 +86,8 @@ def error_reason(error: BaseException) -> str:
         return "auth"
     if isinstance(error, TimeoutError | redis_errors.TimeoutError):
         return "timeout"
+    if isinstance(error, redis_errors.BusyLoadingError):  # a ConnectionError, but Redis is up
+        return "loading"
     if isinstance(error, redis_errors.ConnectionError | OSError):
         return "connection"
     if isinstance(error, redis_errors.ResponseError | redis_errors.InvalidResponse):
@@ -154,12 +156,17 @@ class QueueCollector:
     async def _read_once(self) -> Reading:
         started = time.perf_counter()
         snapshot: Snapshot | None = None
+        loading: LoadingState | None = None
         error: str | None = None
         reason: str | None = None
         try:
-            snapshot = await asyncio.wait_for(
-                read_snapshot(self._client, self._queues, self._keys), timeout=self._deadline
-            )
+            async with asyncio.timeout(self._deadline):
+                try:
+                    snapshot = await read_snapshot(self._client, self._queues, self._keys)
+                except redis_errors.BusyLoadingError as exc:
+                    error, reason = f"{type(exc).__name__}: {exc}", error_reason(exc)
+                    # Redis serves INFO while it loads: say how far it is, not just "down".
+                    loading = await read_loading(self._client) or LoadingState(None, None)
         except TimeoutError as exc:
             error, reason = f"no answer within {self._deadline:g}s", error_reason(exc)
         except (redis_errors.RedisError, OSError) as exc:
@@ -170,7 +177,7 @@ class QueueCollector:
             self._errors[reason] += 1
         proc = read_proc()
         families = [
-            *build_families(snapshot, seconds, datetime.now(UTC)),
+            *build_families(snapshot, seconds, datetime.now(UTC), loading),
             *scrape_stats_families(self._reads, self._errors, reason),
             *self._static,
             *(process_families(proc) if proc is not None else ()),

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from queue_core.snapshot import QueueUsage, Snapshot, job_age_seconds
+from queue_core.snapshot import LoadingState, QueueUsage, Snapshot, job_age_seconds
 
 PREFIX = "redis_queue_"
 UP = PREFIX + "up"
@@ -47,6 +47,8 @@ AOF_REWRITE_IN_PROGRESS = PREFIX + "aof_rewrite_in_progress"
 AOF_LAST_REWRITE_OK = PREFIX + "aof_last_rewrite_ok"
 MEMORY_USED = PREFIX + "redis_memory_used_bytes"
 MEMORY_MAX = PREFIX + "redis_memory_max_bytes"
+LOADING = PREFIX + "redis_loading"
+LOADING_RATIO = PREFIX + "redis_loading_loaded_ratio"
 KEY_ERROR = PREFIX + "key_error"
 # What the library's producers and workers left beside a queue (queue_core.keys); a queue no
 # library client touched has none of these series.
@@ -66,7 +68,7 @@ SCRAPE_ERRORS = EXPORTER_PREFIX + "scrape_errors_total"
 LAST_SCRAPE_ERROR = EXPORTER_PREFIX + "last_scrape_error"
 # Why a read of Redis failed; every reason is announced at 0 from the first scrape so that
 # ``rate()`` and ``increase()`` see the first error instead of a series that appears with it.
-SCRAPE_ERROR_REASONS = ("timeout", "connection", "auth", "response", "other")
+SCRAPE_ERROR_REASONS = ("timeout", "connection", "auth", "loading", "response", "other")
 
 # The names every Prometheus client library gives a process' own resources.
 PROCESS_RESIDENT_MEMORY = "process_resident_memory_bytes"
@@ -98,11 +100,19 @@ class Family:
         self.samples.append((values, value))
 
 
-def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: datetime) -> list[Family]:
+def build_families(
+    snapshot: Snapshot | None,
+    scrape_seconds: float,
+    now: datetime,
+    loading: LoadingState | None = None,
+) -> list[Family]:
     """Metric families for one scrape; ``snapshot`` is ``None`` when Redis did not answer.
 
     ``now`` is passed in (not read here) so ages are deterministic in tests and consistent
-    across all queues of one scrape.
+    across all queues of one scrape. ``loading`` is given when the read failed because Redis
+    is loading its dataset: then ``redis_queue_redis_loading`` is 1 (and the loaded fraction is
+    published when Redis reports it), after a successful read it is 0, and when Redis did not
+    answer at all it has no sample, because whether it is loading is then unknown.
     """
     up = Family(UP, "1 if Redis answered this scrape's PING and read within the deadline, else 0")
     up.add((), 1.0 if snapshot is not None else 0.0)
@@ -110,8 +120,18 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
         SCRAPE_DURATION, "Seconds spent reading Redis for this scrape (bounded by the deadline)"
     )
     duration.add((), scrape_seconds)
+    is_loading = Family(
+        LOADING, "1 while Redis loads its dataset (AOF) and answers -LOADING, 0 when it served"
+    )
     if snapshot is None:
-        return [up, duration]
+        if loading is None:
+            return [up, duration]
+        is_loading.add((), 1.0)
+        ratio = Family(LOADING_RATIO, "Fraction of the dataset a loading Redis has read (0-1)")
+        if loading.loaded_ratio is not None:
+            ratio.add((), loading.loaded_ratio)
+        return [up, duration, is_loading, ratio]
+    is_loading.add((), 0.0)
 
     ping = Family(PING, "Round-trip time of this scrape's PING to Redis")
     ping.add((), snapshot.ping_seconds)
@@ -147,9 +167,6 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
     aof_rewrite.add((), float(persistence.aof_rewrite_in_progress))
     aof_last_rewrite = Family(AOF_LAST_REWRITE_OK, "1 if the last AOF rewrite succeeded")
     aof_last_rewrite.add((), float(persistence.aof_last_rewrite_ok))
-    # No "loading" gauge: while Redis loads its AOF it answers PING and EVALSHA with -LOADING
-    # (only INFO works), so every read that succeeds says loading:0; loading shows as a failed
-    # read, redis_queue_up 0.
     # No sample rather than a made-up one: maxmemory 0 means "no limit", not 0 bytes.
     memory = snapshot.memory
     used = Family(MEMORY_USED, "Bytes Redis has allocated (INFO memory used_memory)")
@@ -172,6 +189,7 @@ def build_families(snapshot: Snapshot | None, scrape_seconds: float, now: dateti
         aof_write,
         aof_rewrite,
         aof_last_rewrite,
+        is_loading,
         used,
         limit,
     ]

@@ -9,7 +9,8 @@ Checks, in order:
 2. ``auth``: when a password is configured, Redis refuses a client that sends no credentials,
    so the Secret is really in force.
 3. ``canary``: a canary job is pushed, peeked and popped through the queue library on a
-   scratch key (never a real queue: a worker would take it), then the key is deleted.
+   scratch key (never a real queue: a worker would take it), then the key and its counters
+   are deleted.
 4. ``metrics``: when ``AI_AGENTS_EXPORTER_METRICS_URL`` is set, the exporter's ``/metrics``
    reports ``redis_queue_up 1``.
 
@@ -35,6 +36,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from redis.exceptions import AuthenticationError, RedisError
 
+from queue_core import keys
 from queue_core.connection import create_client
 from queue_core.jobs import Job, encode_job
 from queue_core.logs import configure_logging
@@ -193,7 +195,7 @@ async def check_canary(settings: SelftestSettings) -> str:
             if left != 0:
                 raise CheckFailed(f"{key} still holds {left} entries after the pop")
         finally:
-            await client.delete(key, queue.dead_letter)
+            await client.delete(key, queue.dead_letter, keys.stats_key(key))
     except (QueueUnavailableError, QueueKeyTypeError, RedisError, OSError) as error:
         raise CheckFailed(f"the canary job on {key} failed ({_reason(error)})") from None
     finally:

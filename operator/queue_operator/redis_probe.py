@@ -19,10 +19,10 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import AuthenticationError, RedisError
+from redis.exceptions import AuthenticationError, BusyLoadingError, RedisError
 
 from queue_core.connection import PROTOCOL
-from queue_core.snapshot import Snapshot, read_snapshot
+from queue_core.snapshot import LoadingState, Snapshot, read_loading, read_snapshot
 from queue_operator.conditions import Condition
 
 
@@ -54,10 +54,7 @@ def report_from_snapshot(snapshot: Snapshot) -> StatusReport:
         queues.append(entry)
     aof = snapshot.persistence
     first = snapshot.queues[0].depth if snapshot.queues else None
-    if aof.loading:
-        ready = Condition("Ready", "False", "Loading", "Redis is loading its AOF into memory")
-    else:
-        ready = Condition("Ready", "True", "RedisAnswering", "Redis answers PING")
+    ready = Condition("Ready", "True", "RedisAnswering", "Redis answers PING")
     if not aof.aof_enabled:
         persistence = Condition("PersistenceHealthy", "False", "AOFDisabled", "appendonly is off")
     elif not aof.aof_last_write_ok:
@@ -94,6 +91,16 @@ def report_unreachable(reason: str, message: str) -> StatusReport:
     )
 
 
+def report_loading(loading: LoadingState | None) -> StatusReport:
+    """Redis answered ``-LOADING``: it is up but serves no queue until its AOF is in memory."""
+    progress = ""
+    if loading is not None and loading.loaded_ratio is not None:
+        progress = f": {loading.loaded_ratio:.0%} loaded"
+        if loading.eta_seconds is not None:
+            progress += f", about {loading.eta_seconds:g} s to go"
+    return report_unreachable("Loading", f"Redis is loading its AOF into memory{progress}")
+
+
 async def probe_redis(
     host: str, port: int, password: str | None, queues: Sequence[str], io_timeout: float
 ) -> StatusReport:
@@ -115,6 +122,11 @@ async def probe_redis(
             snapshot = await read_snapshot(client, queues)
     except AuthenticationError as exc:
         return report_unreachable("AuthenticationFailed", f"{host}:{port}: {exc}")
+    except BusyLoadingError:
+        try:
+            return report_loading(await read_loading(client))
+        except (RedisError, OSError, TimeoutError):
+            return report_loading(None)
     except (RedisError, OSError, TimeoutError) as exc:
         # redis-py's messages name host and port, never the password.
         return report_unreachable(

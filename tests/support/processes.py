@@ -90,11 +90,24 @@ class RedisServer:
             args += ["--requirepass", self.password]
         return args + list(self.extra_args)
 
-    def start(self) -> RedisServer:
+    def start(self, loaded: bool = True) -> RedisServer:
+        """Start and wait until Redis answers PING, or (``loaded=False``) answers at all, which
+        a Redis still loading its AOF does with ``-LOADING``."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(self.command(), stdout=subprocess.DEVNULL)
-        wait_until(self.answers_ping, what=f"redis-server on port {self.port}")
+        ready = self.answers_ping if loaded else self.answers
+        wait_until(ready, what=f"redis-server on port {self.port}")
         return self
+
+    def answers(self) -> bool:
+        try:
+            return self.cli("PING").split(" ", 1)[0] in {"PONG", "LOADING"}
+        except subprocess.TimeoutExpired:
+            return False
+
+    def loading(self) -> bool:
+        """Whether Redis is still loading its dataset (INFO is served meanwhile)."""
+        return "loading:1" in self.cli("INFO", "persistence")
 
     def cli(self, *args: str) -> str:
         """Run ``redis-cli`` against this server, as a person monitoring the queue would."""
@@ -329,3 +342,28 @@ class RedisExporterProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=15)
+
+
+# Redis' own knobs for testing loading: sleep this many microseconds per key loaded, and serve
+# clients every 1024 bytes read (the minimum), so a small dataset loads for seconds.
+SLOW_LOAD_ARGS = ("--key-load-delay", "2000", "--loading-process-events-interval-bytes", "1024")
+
+
+def slow_loading_redis(data_dir: Path, keys: int = 3000) -> RedisServer:
+    """A Redis whose next start loads its AOF for about ``keys`` x 2 ms (6 s by default).
+
+    The keys go into the AOF's RDB base (BGREWRITEAOF), which is what ``key-load-delay`` slows;
+    the caller restarts it with ``kill()`` and ``start(loaded=False)``.
+    """
+    server = RedisServer(data_dir=data_dir, appendfsync="everysec", extra_args=SLOW_LOAD_ARGS)
+    server.start()
+    server.cli("EVAL", "for i = 1, ARGV[1] do redis.call('SET', 'k' .. i, i) end", "0", str(keys))
+    server.cli("BGREWRITEAOF")
+    wait_until(
+        lambda: (
+            "aof_rewrite_in_progress:0" in server.cli("INFO", "persistence")
+            and "aof_rewrite_scheduled:0" in server.cli("INFO", "persistence")
+        ),
+        what="the AOF rewrite",
+    )
+    return server

@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Callable
 from email.message import Message
 from importlib.metadata import version
+from pathlib import Path
 
 from queue_core.connection import create_client
 from queue_core.jobs import Job
@@ -20,7 +21,13 @@ from queue_core.queue import JobQueue
 from tests.integration.conftest import settings_for
 from tests.integration.exporter.scrape import parse
 from tests.integration.exporter.test_cli import run
-from tests.support.processes import LOOPBACK, ExporterProcess, RedisServer
+from tests.support.processes import (
+    LOOPBACK,
+    ExporterProcess,
+    RedisServer,
+    slow_loading_redis,
+    wait_until,
+)
 
 StartExporter = Callable[..., ExporterProcess]
 
@@ -228,3 +235,34 @@ async def test_workers_in_flight_and_counters_of_a_queue_the_library_works(
     assert samples[("redis_queue_oldest_in_flight_age_seconds", label)] >= 0
     # The dead-letter list itself is no library queue: no bookkeeping series for it.
     assert ("redis_queue_workers", (("queue", "enhancement:dlq"),)) not in samples
+
+
+def test_a_loading_redis_is_reported_as_loading_not_just_down(
+    tmp_path: Path, start_exporter: StartExporter
+) -> None:
+    """A real Redis restarted onto an AOF that takes seconds to load (Redis' key-load-delay):
+    while it answers -LOADING the exporter says so; once loaded, loading is 0 and up is 1."""
+    redis_server = slow_loading_redis(tmp_path / "redis")
+    try:
+        exporter = start_exporter(redis_server.url)
+        redis_server.kill()
+        redis_server.start(loaded=False)
+        status, body = exporter.get("/metrics")
+        assert redis_server.loading(), "Redis finished loading before the scrape"
+        assert status == 200
+        promtool_check(body)
+        samples = parse(body)
+        assert samples[("redis_queue_up", ())] == 0
+        assert samples[("redis_queue_redis_loading", ())] == 1
+        assert 0 <= samples[("redis_queue_redis_loading_loaded_ratio", ())] < 1
+        assert samples[("redis_queue_exporter_scrape_errors_total", (("reason", "loading"),))] >= 1
+        assert not [name for name, _ in samples if name == "redis_queue_depth"]
+
+        wait_until(lambda: not redis_server.loading(), timeout=60, what="Redis to load")
+        _, body = exporter.get("/metrics")
+        loaded = parse(body)
+        assert loaded[("redis_queue_up", ())] == 1
+        assert loaded[("redis_queue_redis_loading", ())] == 0
+        assert ("redis_queue_redis_loading_loaded_ratio", ()) not in loaded
+    finally:
+        redis_server.stop()

@@ -11,7 +11,13 @@ import pytest
 from queue_operator.redis_conf import DATA_DIR, render_redis_conf
 from queue_operator.redis_probe import probe_redis
 from queue_operator.spec import parse_spec
-from tests.support.processes import LOOPBACK, RedisServer, free_port, wait_until
+from tests.support.processes import (
+    LOOPBACK,
+    RedisServer,
+    free_port,
+    slow_loading_redis,
+    wait_until,
+)
 
 QUEUES = ["enhancement:queue", "enhancement:dlq"]
 
@@ -46,6 +52,29 @@ async def test_probe_reports_redis_down_as_a_condition(redis_server: RedisServer
     ready = report.conditions[0]
     assert (ready.status, ready.reason) == ("False", "RedisUnreachable")
     assert report.fields["depth"] is None
+
+
+async def test_a_loading_redis_is_not_ready_with_reason_loading(tmp_path: Path) -> None:
+    """A real Redis loading its AOF answers -LOADING: the status says Loading and how far, not
+    RedisUnreachable; once loaded it is Ready again."""
+    redis_server = slow_loading_redis(tmp_path / "redis")
+    try:
+        redis_server.kill()
+        redis_server.start(loaded=False)
+        report = await probe_redis(LOOPBACK, redis_server.port, None, QUEUES, io_timeout=1.0)
+        assert redis_server.loading(), "Redis finished loading before the probe"
+        ready = report.conditions[0]
+        assert (ready.status, ready.reason) == ("False", "Loading")
+        assert "% loaded" in ready.message
+        assert report.fields["depth"] is None
+        wait_until(lambda: not redis_server.loading(), timeout=60, what="Redis to load")
+        loaded = await probe_redis(LOOPBACK, redis_server.port, None, QUEUES, io_timeout=1.0)
+        assert (loaded.conditions[0].status, loaded.conditions[0].reason) == (
+            "True",
+            "RedisAnswering",
+        )
+    finally:
+        redis_server.stop()
 
 
 async def test_a_frozen_redis_is_answered_by_the_short_timeout(redis_server: RedisServer) -> None:

@@ -10,10 +10,12 @@ import pytest
 from queue_core.jobs import DeadLetter, Job, dead_letter_entry, decode_job, encode_job
 from queue_core.snapshot import (
     PREFIX_BYTES,
+    LoadingState,
     MemoryState,
     job_age_seconds,
     job_enqueued_at,
     parse_info,
+    parse_loading,
     parse_memory,
     parse_persistence,
 )
@@ -160,7 +162,13 @@ def test_info_text_becomes_the_persistence_facts() -> None:
     assert state.aof_rewrite_in_progress
     assert not state.aof_last_rewrite_ok
     assert state.aof_last_write_ok
-    assert not state.loading
+    assert parse_loading(info) is None
+
+
+def test_info_of_a_loading_redis_says_how_far_it_is() -> None:
+    info = parse_info("loading:1\r\nloading_loaded_perc:9.52\r\nloading_eta_seconds:9\r\n")
+    assert parse_loading(info) == LoadingState(loaded_ratio=9.52 / 100, eta_seconds=9.0)
+    assert parse_loading({"loading": 1}) == LoadingState(None, None)  # as redis-py's info()
 
 
 def test_missing_info_fields_are_not_failures() -> None:

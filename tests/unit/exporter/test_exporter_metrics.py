@@ -13,7 +13,7 @@ import pytest
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from redis import exceptions as redis_errors
 
-from queue_core.snapshot import QueueState
+from queue_core.snapshot import LoadingState, QueueState
 from queue_exporter import metrics
 from queue_exporter.collector import error_reason, read_proc
 from tests.unit.exporter.test_metrics import NOW, parsed, samples, snapshot
@@ -140,6 +140,7 @@ def test_every_name_has_a_prefix_and_only_counters_end_in_total() -> None:
         assert name.startswith(("redis_queue_", "process_")), name
     families = [
         *metrics.build_families(snapshot(QueueState("q", 1, NOW)), 0.1, NOW),
+        *metrics.build_families(None, 0.1, NOW, LoadingState(0.5, 1.0)),
         *metrics.scrape_stats_families(1, {}, None),
         metrics.build_info_family("1", "3.11"),
         *metrics.process_families(proc_text()),

@@ -10,7 +10,14 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from queue_core.snapshot import MemoryState, PersistenceState, QueueState, QueueUsage, Snapshot
+from queue_core.snapshot import (
+    LoadingState,
+    MemoryState,
+    PersistenceState,
+    QueueState,
+    QueueUsage,
+    Snapshot,
+)
 from queue_exporter import metrics
 
 NOW = datetime(2025, 11, 1, 12, 0, tzinfo=UTC)
@@ -19,7 +26,6 @@ PERSISTENCE = PersistenceState(
     aof_last_write_ok=True,
     aof_rewrite_in_progress=False,
     aof_last_rewrite_ok=True,
-    loading=False,
 )
 MEMORY = MemoryState(used_bytes=1_048_576, max_bytes=104_857_600)
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -44,6 +50,21 @@ def parsed(body: bytes) -> Samples:
 
 def snapshot(*queues: QueueState, memory: MemoryState = MEMORY) -> Snapshot:
     return Snapshot(queues=queues, persistence=PERSISTENCE, memory=memory, ping_seconds=0.001)
+
+
+def test_loading_is_one_while_redis_loads_zero_after_a_read_and_unknown_when_down() -> None:
+    loading = samples(metrics.build_families(None, 0.1, NOW, LoadingState(0.25, 3.0)))
+    assert loading == {
+        (metrics.UP, ()): 0.0,
+        (metrics.SCRAPE_DURATION, ()): 0.1,
+        (metrics.LOADING, ()): 1.0,
+        (metrics.LOADING_RATIO, ()): 0.25,
+    }
+    unknown_ratio = samples(metrics.build_families(None, 0.1, NOW, LoadingState(None, None)))
+    assert (metrics.LOADING_RATIO, ()) not in unknown_ratio
+    served = samples(metrics.build_families(snapshot(), 0.1, NOW))
+    assert served[(metrics.LOADING, ())] == 0.0
+    assert (metrics.LOADING_RATIO, ()) not in served
 
 
 def test_redis_down_reports_up_zero_and_no_queue_series() -> None:
@@ -83,7 +104,6 @@ def test_memory_and_rewrite_status() -> None:
         aof_last_write_ok=True,
         aof_rewrite_in_progress=False,
         aof_last_rewrite_ok=False,
-        loading=False,
     )
     got = samples(
         metrics.build_families(Snapshot((), failed, MEMORY, ping_seconds=0.001), 0.01, NOW)

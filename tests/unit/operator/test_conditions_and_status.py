@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from queue_core.snapshot import MemoryState, PersistenceState, QueueState, Snapshot
+from queue_core.snapshot import LoadingState, MemoryState, PersistenceState, QueueState, Snapshot
 from queue_operator.conditions import Condition, merge_conditions
-from queue_operator.redis_probe import report_from_snapshot, report_unreachable
+from queue_operator.redis_probe import report_from_snapshot, report_loading, report_unreachable
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 2, tzinfo=UTC)
@@ -58,7 +58,6 @@ def snapshot(**persistence: bool) -> Snapshot:
         "aof_last_write_ok": True,
         "aof_rewrite_in_progress": False,
         "aof_last_rewrite_ok": True,
-        "loading": False,
         **persistence,
     }
     return Snapshot(
@@ -90,7 +89,7 @@ def test_report_from_a_healthy_snapshot() -> None:
     ]
 
 
-def test_aof_failures_and_loading_are_conditions() -> None:
+def test_aof_failures_are_conditions() -> None:
     cases = {
         "AOFDisabled": {"aof_enabled": False},
         "AOFWriteFailed": {"aof_last_write_ok": False},
@@ -99,8 +98,17 @@ def test_aof_failures_and_loading_are_conditions() -> None:
     for reason, state in cases.items():
         persistence = report_from_snapshot(snapshot(**state)).conditions[1]
         assert (persistence.status, persistence.reason) == ("False", reason)
-    ready = report_from_snapshot(snapshot(loading=True)).conditions[0]
+
+
+def test_a_loading_redis_is_not_ready_and_says_how_far_it_is() -> None:
+    report = report_loading(LoadingState(loaded_ratio=0.25, eta_seconds=12))
+    ready, persistence = report.conditions
     assert (ready.status, ready.reason) == ("False", "Loading")
+    assert ready.message == "Redis is loading its AOF into memory: 25% loaded, about 12 s to go"
+    assert persistence.status == "Unknown"
+    assert report.fields == {"depth": None, "queues": None, "aof": None}
+    unknown = report_loading(None).conditions[0]
+    assert unknown.message == "Redis is loading its AOF into memory"
 
 
 def test_unreachable_reports_no_numbers() -> None:
