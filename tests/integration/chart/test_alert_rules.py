@@ -23,7 +23,7 @@ from tests.support.processes import ExporterProcess, RedisServer
 
 QUEUE_NAME = f"{RELEASE}-redis-queue"
 SERVICE = f"{QUEUE_NAME}-exporter"
-DEAD_LETTERED = 'redis_queue_jobs_dead_lettered_total{{{}}}'
+DEAD_LETTERED = "redis_queue_jobs_dead_lettered_total{{{}}}"
 TARGET = f'namespace="{NAMESPACE}",service="{SERVICE}",job="redis-queue",instance="x:9808"'
 VALUES = {"autoscaling": {"engine": "prometheus-adapter", "scaleTargetRef": {"name": "worker"}}}
 
@@ -110,9 +110,7 @@ CASES: dict[str, dict[str, Any]] = {
                 "0x4 1x30",
             )
         ],
-        "quiet": [
-            (DEAD_LETTERED.format(f'{TARGET},queue="enhancement:queue"'), "3x30")
-        ],
+        "quiet": [(DEAD_LETTERED.format(f'{TARGET},queue="enhancement:queue"'), "3x30")],
         "at": "5m",
         "before": "2m",
         "labels": {"queue": "enhancement:queue"},
