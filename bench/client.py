@@ -11,6 +11,7 @@ import math
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 LOOPBACK = "127.0.0.1"
@@ -73,8 +74,15 @@ class Latencies:
         return statistics.fmean(self.samples_ms) if self.samples_ms else float("nan")
 
 
-def sequential(port: int, count: int, max_seconds: float, warmup: int = 20) -> Latencies:
-    """``warmup`` unmeasured scrapes, then up to ``count`` timed ones, one at a time."""
+def sequential(
+    port: int,
+    count: int,
+    max_seconds: float,
+    warmup: int = 20,
+    between: Callable[[], object] | None = None,
+) -> Latencies:
+    """``warmup`` unmeasured scrapes, then up to ``count`` timed ones, one at a time;
+    ``between`` runs before each scrape, outside the timing."""
     client = KeepAliveClient(port)
     try:
         for _ in range(warmup):
@@ -84,6 +92,8 @@ def sequential(port: int, count: int, max_seconds: float, warmup: int = 20) -> L
         start = time.perf_counter()
         deadline = start + max_seconds
         while len(samples) < count and time.perf_counter() < deadline:
+            if between is not None:
+                between()
             t0 = time.perf_counter_ns()
             size = len(client.get())
             samples.append((time.perf_counter_ns() - t0) / 1e6)

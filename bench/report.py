@@ -35,6 +35,14 @@ def evaluate(results: dict[str, Any]) -> list[Target]:
         targets.append(
             Target("p50 @ 1000 queues", "ours <= 1/20 of theirs", f"1/{1 / r:.1f}", r <= 1 / 20)
         )
+        f = s["floor"]
+        for heads, key in (
+            ("same", "ours_same_heads_p50_ms"),
+            ("changed", "ours_changed_heads_p50_ms"),
+        ):
+            x = f[key] / f["p50_ms"]
+            label = f"p50 @ 1000 q vs floor, heads {heads}"
+            targets.append(Target(label, "<= 3x floor", f"{x:.1f}x", x <= 3))
     if 1 in by_queues:
         s = by_queues[1]
         r = _ratio(p50(s, "ours"), p50(s, "theirs"))
@@ -83,6 +91,59 @@ METRICS: list[Metric] = [
 ]
 
 
+def _floor_table(results: dict[str, Any]) -> str:
+    rows = []
+    for s in results["scenarios"]:
+        f = s["floor"]
+        same, changed = f["ours_same_heads_p50_ms"], f["ours_changed_heads_p50_ms"]
+        rows.append(
+            [
+                f"{s['queues']} queue(s)",
+                f"{f['llen_p50_ms']:.2f}",
+                f"{f['http_p50_ms']:.2f}",
+                f"{f['p50_ms']:.2f}",
+                f"{same:.2f}",
+                f"{same / f['p50_ms']:.1f}x",
+                f"{changed:.2f}",
+                f"{changed / f['p50_ms']:.1f}x",
+            ]
+        )
+    title = (
+        "Floor, measured in turns with our scrape (p50 ms: raw pipelined LLEN + constant HTTP "
+        "answer of our body's size)"
+    )
+    header = ["", "raw LLEN", "constant HTTP", "floor", "ours", "vs floor"]
+    header += ["ours, heads changed", "vs floor"]
+    return title + "\n" + _table(header, rows)
+
+
+def _heads_table(runs: list[dict[str, Any]]) -> str:
+    base = runs[0]["redis_blocked_ms_per_scrape"] or float("nan")
+    rows = [
+        [
+            f"{r['head_bytes']:,} B",
+            f"{r['p50_ms']:.2f}",
+            f"{r['redis_blocked_ms_per_scrape']:.2f}",
+            f"{r['redis_blocked_ms_per_scrape'] / base:.1f}x",
+            f"{r['redis_bytes_sent_per_scrape'] / 1024:.1f}",
+        ]
+        for r in runs
+    ]
+    return (
+        "Large heads (10 queues, the next job of each this large; queue-exporter only)\n"
+        + _table(
+            [
+                "next job",
+                "p50 ms",
+                "Redis blocked ms/scrape",
+                "vs smallest",
+                "Redis sent KiB/scrape",
+            ],
+            rows,
+        )
+    )
+
+
 def render(results: dict[str, Any]) -> str:
     parts: list[str] = []
     for s in results["scenarios"]:
@@ -105,6 +166,9 @@ def render(results: dict[str, Any]) -> str:
         parts.append(
             title + "\n" + _table(["", "queue-exporter", "redis_exporter", "ours vs theirs"], rows)
         )
+    parts.append(_floor_table(results))
+    if results.get("large_heads"):
+        parts.append(_heads_table(results["large_heads"]))
     targets = evaluate(results)
     parts.append(
         "Targets\n"

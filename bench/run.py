@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import client, procstat, report, workload  # noqa: E402
+from bench import client, floor, heads, procstat, report, workload  # noqa: E402
 from tests.support.processes import (  # noqa: E402
     ExporterProcess,
     RedisExporterProcess,
@@ -140,12 +140,25 @@ def scenario(queues: int, args: argparse.Namespace, work: Path) -> dict[str, Any
         )
         assert redis.process is not None
         redis_pid = redis.process.pid
-        return {
+        measured = {
             "queues": queues,
             "jobs_per_queue": args.jobs,
             "ours": measure(ours, redis_pid, args, "queue-exporter"),
             "theirs": measure(theirs, redis_pid, args, "redis_exporter"),
         }
+        log(
+            f"  floor: raw pipelined LLEN of {queues} key(s) and a constant HTTP answer, in turns "
+            "with queue-exporter (every next job changed / unchanged)"
+        )
+        measured["floor"] = floor.interleaved(
+            redis.port,
+            names,
+            ours.port,
+            workload.rotator(redis.url, names),
+            args.requests,
+            args.warmup,
+        )
+        return measured
     finally:
         if theirs is not None:
             theirs.stop()
@@ -201,6 +214,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--phase-seconds", type=float, default=60.0, help="time cap of each measured phase"
     )
+    parser.add_argument(
+        "--head-scrapes", type=int, default=20, help="scrapes per large-head size (0: skip)"
+    )
     parser.add_argument("--output", type=Path, default=None, help="JSON file (default: results/)")
     return parser.parse_args(argv)
 
@@ -220,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="queue-bench-") as tmp:
         for queues in args.queues:
             results["scenarios"].append(scenario(queues, args, Path(tmp)))
+        if args.head_scrapes > 0:
+            log(f"large heads: {heads.QUEUES} queues, next job of {heads.SIZES} bytes")
+            results["large_heads"] = heads.large_heads(args, Path(tmp))
     results["duration_seconds"] = round(time.monotonic() - started, 1)
     results["targets"] = [asdict(t) for t in report.evaluate(results)]
 

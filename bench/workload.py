@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import redis
@@ -50,3 +51,13 @@ def fill(redis_url: str, names: list[str], jobs_per_queue: int) -> dict[str, int
         return dict(zip(names, (int(d) for d in depths.execute()), strict=True))
     finally:
         client.close()
+
+
+def rotator(redis_url: str, names: list[str]) -> Callable[[], object]:
+    """A callable that changes the next job of every queue (``LMOVE q q RIGHT LEFT`` moves it
+    to the back), depths unchanged: heads that differ on every scrape, as in busy queues."""
+    client = redis.Redis.from_url(redis_url)
+    pipe = client.pipeline(transaction=False)
+    for name in names:
+        pipe.lmove(name, name, "RIGHT", "LEFT")
+    return pipe.execute

@@ -54,6 +54,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, cast
 
 from redis.asyncio import Redis
@@ -121,7 +122,7 @@ for i, key in ipairs(KEYS) do
     out[3 * i + 1] = false
   else
     out[3 * i - 1] = depth
-    local head = redis.call('LINDEX', key, -1)
+    local head = depth > 0 and redis.call('LINDEX', key, -1)
     out[3 * i] = head and string.sub(head, 1, {PREFIX_BYTES})
     out[3 * i + 1] = usage(key)
   end
@@ -152,7 +153,9 @@ class QueueUsage:
     oldest_in_flight_at: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass sets each field through object.__setattr__, 1.4 against 0.3 us
+# per instance, and a read builds one per queue (1.1 ms a scrape at 1000 queues).
+@dataclass(slots=True)
 class QueueState:
     """What one queue key looked like at snapshot time.
 
@@ -225,6 +228,9 @@ _scan_json: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
 # out of json.decoder and declares it only in _json.)
 _scan_string: Callable[[str, int], tuple[str, int]] = json.decoder.scanstring  # type: ignore[attr-defined]
 _WHITESPACE = " \t\n\r"  # what JSON (and json.decoder.WHITESPACE) calls whitespace
+# Text shorter than this many characters is under PREFIX_BYTES bytes however it encodes (UTF-8
+# takes at most 4 bytes per character), so it is a whole payload.
+_SURELY_WHOLE = PREFIX_BYTES // 4
 
 
 def _skip(text: str, at: int) -> int:
@@ -234,15 +240,26 @@ def _skip(text: str, at: int) -> int:
     return at
 
 
-def _timestamp_member(text: str, complete: bool) -> object:
-    """The value of the top-level object's last ``timestamp`` member that ``text`` holds whole.
+def _whole_timestamp(text: str) -> object:
+    """The ``timestamp`` member of a whole payload, exactly as ``json.loads`` reads it.
+
+    One C call for the whole payload: about a third of the time of the member-by-member scan
+    (2.2 against 6.4 us for a 200-byte job), which at 1000 queues was most of a scrape's CPU.
+    """
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    return data.get("timestamp") if isinstance(data, dict) else None
+
+
+def _prefix_timestamp(text: str) -> object:
+    """The value of the top-level object's last ``timestamp`` member that a prefix holds whole.
 
     Member by member, so a prefix cut anywhere still gives the members before the cut: each key
     and value goes through json's own C scanners (escaped keys, nested ``timestamp`` fields and
-    strings that quote ``"timestamp":`` are read as ``json.loads`` reads them). When ``text`` is
-    the ``complete`` payload it must be exactly one JSON object, or there is no timestamp; when
-    it is a prefix, running out of text ends the scan with what it has found, and a repeated key
-    beyond the prefix is not seen.
+    strings that quote ``"timestamp":`` are read as ``json.loads`` reads them). Running out of
+    text ends the scan with what it has found; a repeated key beyond the prefix is not seen.
     """
     found: object = None
     try:
@@ -268,9 +285,7 @@ def _timestamp_member(text: str, complete: bool) -> object:
                     return None
                 at = _skip(text, at + 1)
     except (StopIteration, ValueError, IndexError, RecursionError):
-        return None if complete else found
-    if complete and _skip(text, at + 1) != len(text):
-        return None  # extra data after the object
+        return found
     return found
 
 
@@ -300,14 +315,19 @@ def job_enqueued_at(raw: str | bytes | None) -> datetime | None:
     """
     if raw is None:
         return None
-    try:
-        data = (
-            raw[:PREFIX_BYTES].encode("utf-8", "surrogateescape") if isinstance(raw, str) else raw
-        )
-    except UnicodeEncodeError:  # a lone surrogate no byte decoded to: not a payload from Redis
-        return None
-    text = data[:PREFIX_BYTES].decode("utf-8", "surrogateescape")
-    stamp = _timestamp_member(text, complete=len(data) < PREFIX_BYTES)
+    if isinstance(raw, str) and len(raw) < _SURELY_WHOLE:
+        stamp = _whole_timestamp(raw)  # the common case: no byte length to work out
+    else:
+        try:
+            data = (
+                raw[:PREFIX_BYTES].encode("utf-8", "surrogateescape")
+                if isinstance(raw, str)
+                else raw
+            )
+        except UnicodeEncodeError:  # a lone surrogate no byte decoded to: not from Redis
+            return None
+        text = data[:PREFIX_BYTES].decode("utf-8", "surrogateescape")
+        stamp = _whole_timestamp(text) if len(data) < PREFIX_BYTES else _prefix_timestamp(text)
     if not isinstance(stamp, str):
         return None
     try:
@@ -437,13 +457,46 @@ def _usage(reply: object) -> QueueUsage | None:
     )
 
 
-def _queue_state(name: str, depth: object, head: object, usage: object) -> QueueState:
+class HeadStamps:
+    """:func:`job_enqueued_at` remembered for the heads of the previous read only.
+
+    Why: at 1000 queues reading the timestamps was most of a scrape's CPU (json.loads of every
+    head, about 2.5 us each), while between two scrapes most heads do not change (an idle or
+    slow queue keeps its next job). The answer is a pure function of the bytes Redis sent in
+    *this* read, so nothing stale can come out: a head that changed is a different key. Only
+    the current heads are kept (at most one prefix of :data:`PREFIX_BYTES` per queue); a
+    caller that reads the same queues repeatedly (the exporter's collector) keeps one.
+    """
+
+    def __init__(self) -> None:
+        self._previous: dict[str | bytes, datetime | None] = {}
+        self._current: dict[str | bytes, datetime | None] = {}
+
+    def next_read(self) -> None:
+        """Start a read: what the last one saw is what this one may reuse."""
+        self._previous, self._current = self._current, {}
+
+    def __call__(self, head: str | bytes | None) -> datetime | None:
+        if head is None:
+            return None
+        stamp = self._previous[head] if head in self._previous else job_enqueued_at(head)
+        self._current[head] = stamp
+        return stamp
+
+
+def _queue_state(
+    stamp_of: Callable[[str | bytes | None], datetime | None],
+    name: str,
+    depth: object,
+    head: object,
+    usage: object,
+) -> QueueState:
     """Fold one queue's three reply slots into a QueueState."""
     if isinstance(depth, int):
         job = head if isinstance(head, str | bytes) else None
         if usage is False or usage is None:  # the common case, kept cheap at 1000 queues
-            return QueueState(name, depth, job_enqueued_at(job))
-        return QueueState(name, depth, job_enqueued_at(job), usage=_usage(usage))
+            return QueueState(name, depth, stamp_of(job))
+        return QueueState(name, depth, stamp_of(job), usage=_usage(usage))
     # WRONGTYPE and friends: somebody stored a non-list under a queue name.
     return QueueState(name, None, None, error=_text(depth).split(" ", 1)[0] or "ERR")
 
@@ -468,12 +521,16 @@ async def run_read_script(client: Redis, keys: Sequence[bytes]) -> list[Any]:
 
 
 async def read_snapshot(
-    client: Redis, queues: Sequence[str], keys: Sequence[bytes] | None = None
+    client: Redis,
+    queues: Sequence[str],
+    keys: Sequence[bytes] | None = None,
+    stamps: HeadStamps | None = None,
 ) -> Snapshot:
     """Read depths, next-job timestamps, AOF state and memory use for ``queues``.
 
-    ``keys`` is ``encode_keys(queues)`` computed once by a caller that reads the same queues
-    repeatedly; without it the names are encoded for this call.
+    ``keys`` is ``encode_keys(queues)`` and ``stamps`` a :class:`HeadStamps`, both kept by a
+    caller that reads the same queues repeatedly; without them the names are encoded and
+    every timestamp parsed for this call.
 
     Connection and timeout errors propagate: the caller decides what "Redis down" means (the
     exporter answers ``redis_queue_up 0`` and no depth series; the operator sets a condition).
@@ -489,7 +546,13 @@ async def read_snapshot(
     replies = await run_read_script(client, keys)
     if len(replies) != 1 + 3 * len(queues):
         raise ResponseError(f"the read script answered {len(replies)} items for {len(queues)} keys")
-    states = tuple(map(_queue_state, queues, replies[1::3], replies[2::3], replies[3::3]))
+    if stamps is None:
+        stamp_of: Callable[[str | bytes | None], datetime | None] = job_enqueued_at
+    else:
+        stamps.next_read()
+        stamp_of = stamps
+    fold = partial(_queue_state, stamp_of)
+    states = tuple(map(fold, queues, replies[1::3], replies[2::3], replies[3::3]))
     info = parse_info(_text(replies[0]))
     return Snapshot(
         queues=states,

@@ -4,8 +4,10 @@ Why not a prometheus_client ``Collector`` registered globally: its ``collect()``
 and a blocking Redis call inside it would stall aiohttp's event loop for every request. Instead
 the handler awaits :meth:`QueueCollector.scrape`, which reads Redis asynchronously, and the
 result is rendered by :func:`queue_exporter.metrics.render` (text format 0.0.4; see that module
-for why not prometheus_client). Nothing is cached between scrapes and there are no global
-gauges: every scrape reports what Redis said during that scrape.
+for why not prometheus_client). No value is carried from one read to the next and there are no
+global gauges: every scrape reports what Redis said during that scrape. (What is remembered is
+the parsed timestamp of each head, keyed by the exact bytes Redis sent: a pure function's
+answer, so an unchanged head is not parsed again; see ``queue_core.snapshot.HeadStamps``.)
 
 Two properties redis_exporter lacks:
 - *single flight*: scrapes (and ``/health/ready`` probes, which report the same outcome) that
@@ -38,7 +40,14 @@ from pathlib import Path
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from queue_core.snapshot import LoadingState, Snapshot, encode_keys, read_loading, read_snapshot
+from queue_core.snapshot import (
+    HeadStamps,
+    LoadingState,
+    Snapshot,
+    encode_keys,
+    read_loading,
+    read_snapshot,
+)
 from queue_exporter.metrics import (
     CONTENT_TYPE,
     Family,
@@ -129,6 +138,7 @@ class QueueCollector:
         self._client = client
         self._queues = tuple(queues)
         self._keys = encode_keys(self._queues)  # the same keys on every scrape: encoded once
+        self._stamps = HeadStamps()  # heads unchanged since the last read are not parsed again
         self._deadline = deadline_seconds
         self._inflight: asyncio.Task[Reading] | None = None
         self._redis_was_up: bool | None = None
@@ -162,7 +172,9 @@ class QueueCollector:
         try:
             async with asyncio.timeout(self._deadline):
                 try:
-                    snapshot = await read_snapshot(self._client, self._queues, self._keys)
+                    snapshot = await read_snapshot(
+                        self._client, self._queues, self._keys, self._stamps
+                    )
                 except redis_errors.BusyLoadingError as exc:
                     error, reason = f"{type(exc).__name__}: {exc}", error_reason(exc)
                     # Redis serves INFO while it loads: say how far it is, not just "down".

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
 
 from queue_core.jobs import Job, encode_job
-from queue_core.snapshot import READ_SCRIPT_SHA, QueueState, encode_keys, read_snapshot
+from queue_core.snapshot import (
+    READ_SCRIPT_SHA,
+    HeadStamps,
+    QueueState,
+    encode_keys,
+    read_snapshot,
+)
 from tests.support.processes import RedisServer
 from tests.unit.core.test_snapshot import CORRUPT_PAYLOADS, VALID_SPELLINGS
 from tests.unit.core.test_snapshot import STAMP as VALID_STAMP
@@ -129,3 +135,19 @@ async def test_next_job_timestamps_through_real_redis(
     assert {key: ages[key] for key in valid} == dict.fromkeys(valid, VALID_STAMP)
     assert {key: ages[key] for key in corrupt} == dict.fromkeys(corrupt, None)
     assert ages["huge"] == STAMP
+
+
+async def test_remembered_stamps_follow_the_head_as_jobs_are_taken(client: Redis) -> None:
+    """With HeadStamps kept across reads (as the exporter does), every read's age is still
+    the age of that read's head: after a pop the next job's timestamp, after the last pop none."""
+    older, newer = STAMP, STAMP + timedelta(minutes=3)
+    await client.lpush("jobs", job("T-1", older), job("T-2", newer))
+    stamps = HeadStamps()
+    ages = []
+    for _ in range(3):
+        (state,) = (await read_snapshot(client, ["jobs"], stamps=stamps)).queues
+        ages.append(state.oldest_enqueued_at)
+        (state,) = (await read_snapshot(client, ["jobs"], stamps=stamps)).queues  # unchanged
+        ages.append(state.oldest_enqueued_at)
+        await client.rpop("jobs")
+    assert ages == [older, older, newer, newer, None, None]

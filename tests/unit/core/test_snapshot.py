@@ -10,6 +10,7 @@ import pytest
 from queue_core.jobs import DeadLetter, Job, dead_letter_entry, decode_job, encode_job
 from queue_core.snapshot import (
     PREFIX_BYTES,
+    HeadStamps,
     LoadingState,
     MemoryState,
     job_age_seconds,
@@ -198,3 +199,36 @@ def test_no_limit_or_missing_memory_fields_are_none_never_zero(
     text: str, expected: MemoryState
 ) -> None:
     assert parse_memory(parse_info(text)) == expected
+
+
+@pytest.mark.parametrize("chars", [200, 250, 255, 256, 300, 500, 1000, 1023, 1024, 1100])
+def test_text_and_bytes_agree_around_the_prefix_whatever_the_characters_weigh(chars: int) -> None:
+    """A foreign job whose timestamp comes after a description of ``chars`` two-byte characters:
+    whether the timestamp is inside the first PREFIX_BYTES *bytes* decides, for text as for
+    bytes, not how many characters the text has."""
+    raw = json.dumps(
+        {"description": "é" * chars, "timestamp": "2025-11-01T12:00:30.123456Z"}, ensure_ascii=False
+    )
+    ends_inside = len(raw.encode()) < PREFIX_BYTES
+    assert job_enqueued_at(raw) == job_enqueued_at(raw.encode())
+    assert job_enqueued_at(raw) == (STAMP if ends_inside else None)
+
+
+def test_head_stamps_parse_a_head_once_and_keep_only_the_last_reads_heads() -> None:
+    first = encode_job(Job(tenant_id="t", ticket_id="T-1", description="d", timestamp=STAMP))
+    later = STAMP + timedelta(seconds=5)
+    second = encode_job(Job(tenant_id="t", ticket_id="T-2", description="d", timestamp=later))
+    stamps = HeadStamps()
+    stamps.next_read()
+    seen = stamps(first)
+    assert seen == STAMP
+    stamps.next_read()
+    assert stamps(first) is seen  # unchanged head: the same answer object, not parsed again
+    assert stamps(second) == later  # a changed head is another key: parsed
+    assert stamps(None) is None
+    stamps.next_read()
+    stamps(second)
+    stamps.next_read()  # the read before this one did not see `first`: it was forgotten
+    again = stamps(first)
+    assert again == STAMP
+    assert again is not seen

@@ -1,0 +1,124 @@
+"""The physical floor of a scrape of N queues on this machine, measured in the same run.
+
+No exporter of these queues can answer faster than the two things every scrape must do:
+
+- ask Redis for every depth: ``LLEN`` of every queue, pipelined in one write on a raw socket
+  (the RESP bytes built once, the replies only counted, not parsed into objects), which is
+  Redis' dispatch of N commands plus one round trip;
+- answer HTTP with a body of the same size: an aiohttp server (the exporter's HTTP stack)
+  returning constant bytes, measured with the same client as the exporters.
+
+The floor is the sum of the two p50s, measured in turns with our scrape (:func:`interleaved`).
+It flatters the floor: it reads no job timestamps and no AOF state, and builds no text; an
+exporter that does all of that within 3x of it spends little beyond what the hardware costs.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from bench import client
+from tests.support.processes import LOOPBACK, free_port, port_open, wait_until
+
+
+def _resp(*parts: bytes) -> bytes:
+    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
+
+
+class RawLlen:
+    """Pipelined ``LLEN`` of every queue on one raw socket; the RESP bytes are built once."""
+
+    def __init__(self, port: int, names: Sequence[str]) -> None:
+        self._request = b"".join(_resp(b"LLEN", name.encode()) for name in names)
+        self._replies = len(names)
+        self._sock = socket.create_connection((LOOPBACK, port))
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def round(self) -> None:
+        self._sock.sendall(self._request)
+        replies = 0
+        while replies < self._replies:
+            chunk = self._sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            replies += chunk.count(b"\r\n")  # every LLEN reply is one ":<n>\r\n" line
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@contextmanager
+def constant_server(body: bytes) -> Iterator[int]:
+    """An aiohttp server answering ``body`` (bench/constant_server.py); yields its port."""
+    port = free_port()
+    with tempfile.NamedTemporaryFile(suffix=".txt") as body_file:
+        Path(body_file.name).write_bytes(body)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.constant_server", str(port), body_file.name],
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        try:
+            wait_until(lambda: port_open(port), what="the constant HTTP server")
+            yield port
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def _timed(samples: list[float], step: Callable[[], object]) -> None:
+    t0 = time.perf_counter_ns()
+    step()
+    samples.append((time.perf_counter_ns() - t0) / 1e6)
+
+
+def interleaved(
+    redis_port: int,
+    names: Sequence[str],
+    ours_port: int,
+    rotate: Callable[[], object],
+    count: int,
+    warmup: int,
+) -> dict[str, float]:
+    """p50s of the floor's two parts and of our scrape, taken in turns within one loop.
+
+    In turns because this machine's speed drifts by several times within a run (shared VM);
+    measured one after the other, a ratio would mostly compare two moments. Each round: a raw
+    LLEN round, a constant-HTTP GET, our scrape after every queue's next job was changed
+    (``rotate``, untimed), then our scrape of the same heads again.
+    """
+    ours = client.KeepAliveClient(ours_port)
+    body = ours.get()
+    llen = RawLlen(redis_port, names)
+    samples: dict[str, list[float]] = {"llen": [], "http": [], "changed": [], "same": []}
+    try:
+        with constant_server(body) as port:
+            http = client.KeepAliveClient(port)
+            for round_ in range(warmup + count):
+                if round_ == warmup:
+                    samples = {name: [] for name in samples}
+                _timed(samples["llen"], llen.round)
+                _timed(samples["http"], http.get)
+                rotate()
+                _timed(samples["changed"], ours.get)
+                _timed(samples["same"], ours.get)
+            http.close()
+    finally:
+        llen.close()
+        ours.close()
+    p50 = {name: client.Latencies(values, 0, 0).percentile(50) for name, values in samples.items()}
+    return {
+        "llen_p50_ms": p50["llen"],
+        "http_p50_ms": p50["http"],
+        "p50_ms": p50["llen"] + p50["http"],
+        "ours_same_heads_p50_ms": p50["same"],
+        "ours_changed_heads_p50_ms": p50["changed"],
+        "rounds": len(samples["llen"]),
+        "body_bytes": len(body),
+    }
