@@ -57,7 +57,11 @@ def rotator(redis_url: str, names: list[str]) -> Callable[[], object]:
     """A callable that changes the next job of every queue (``LMOVE q q RIGHT LEFT`` moves it
     to the back), depths unchanged: heads that differ on every scrape, as in busy queues."""
     client = redis.Redis.from_url(redis_url)
-    pipe = client.pipeline(transaction=False)
-    for name in names:
-        pipe.lmove(name, name, "RIGHT", "LEFT")
-    return pipe.execute
+
+    def rotate() -> list[object]:
+        pipe = client.pipeline(transaction=False)  # a pipeline forgets its commands once run
+        for name in names:
+            pipe.lmove(name, name, "RIGHT", "LEFT")
+        return pipe.execute()
+
+    return rotate
