@@ -61,7 +61,7 @@ from queue_core.settings import (
     flag_name,
     load_settings,
 )
-from queue_core.snapshot import Snapshot, job_age_seconds, read_snapshot
+from queue_core.snapshot import QueueUsage, Snapshot, job_age_seconds, read_snapshot
 
 EXIT_DEAD_LETTERED = 3
 EXIT_GONE = 4
@@ -202,6 +202,22 @@ def dead_lettered(moved: DeadLettered) -> dict[str, str]:
     return {"to": moved.to, "payload": moved.entry.raw, "reason": moved.entry.reason}
 
 
+def usage_json(usage: QueueUsage, now: datetime) -> dict[str, Any]:
+    """What the library's producers and workers left beside a queue, as the exporter reads it."""
+    held_since = usage.oldest_in_flight_at
+    return {
+        "enqueued": usage.enqueued,
+        "acked": usage.acked,
+        "dead_lettered": usage.dead_lettered,
+        "workers_registered": usage.registered_workers,
+        "workers_live": usage.live_workers,
+        "in_flight": usage.in_flight,
+        "oldest_in_flight_age_seconds": None
+        if held_since is None
+        else round(job_age_seconds(held_since, now), 3),
+    }
+
+
 def stats_json(snapshot: Snapshot) -> dict[str, Any]:
     now = datetime.now(UTC)
     persistence = snapshot.persistence
@@ -214,6 +230,7 @@ def stats_json(snapshot: Snapshot) -> dict[str, Any]:
                 if q.oldest_enqueued_at is None
                 else round(job_age_seconds(q.oldest_enqueued_at, now), 3),
                 "error": q.error,
+                "usage": None if q.usage is None else usage_json(q.usage, now),
             }
             for q in snapshot.queues
         ],

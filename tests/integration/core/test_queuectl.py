@@ -215,3 +215,24 @@ def test_push_to_a_default_queue_that_is_a_dead_letter_list_is_refused(
     assert "the first of AI_AGENTS_QUEUES" in done.stderr
     assert f"{DLQ} is a dead-letter list" in done.stderr
     assert redis_server.cli("EXISTS", DLQ) == "0"
+
+
+def test_stats_shows_the_counters_and_jobs_in_flight_of_a_queue_the_library_works(
+    redis_server: RedisServer,
+) -> None:
+    for _ in range(3):
+        assert queuectl(redis_server, "push", JOB)["depth"] >= 1
+    assert queuectl(redis_server, "pop", "--block-seconds", "0.1")["job"] is not None
+    redis_server.cli("LPUSH", DLQ, "x")  # no library client touched the DLQ: no usage
+    stats = {q["queue"]: q for q in queuectl(redis_server, "stats")["queues"]}
+    assert stats[QUEUE]["depth"] == 2
+    assert stats[QUEUE]["usage"] == {
+        "enqueued": 3,
+        "acked": 1,  # a pop's taking is its acknowledgement
+        "dead_lettered": 0,
+        "workers_registered": 0,
+        "workers_live": 0,
+        "in_flight": 0,
+        "oldest_in_flight_age_seconds": None,
+    }
+    assert stats[DLQ]["usage"] is None
