@@ -137,7 +137,7 @@ def test_queuectl_stats_never_shows_a_negative_age(redis_server: RedisServer) ->
     redis_server.cli("LPUSH", QUEUE, json.dumps(job))
     stats = queuectl(redis_server, "stats", "--queue", QUEUE)
     assert stats["queues"] == [
-        {"queue": QUEUE, "depth": 1, "oldest_job_age_seconds": 0.0, "error": None}
+        {"queue": QUEUE, "depth": 1, "oldest_job_age_seconds": 0.0, "error": None, "usage": None}
     ]
 
 
@@ -199,9 +199,20 @@ def test_redis_cli_queuectl_and_metrics_agree(
         "depth": 6,
         "oldest_job_age_seconds": stats["queues"][0]["oldest_job_age_seconds"],
         "error": None,
+        "usage": {
+            "enqueued": 7,
+            "acked": 1,  # the pop
+            "dead_lettered": 0,
+            "workers_registered": 0,
+            "workers_live": 0,
+            "in_flight": 0,
+            "oldest_in_flight_age_seconds": None,
+        },
     }
     assert stats["aof"]["enabled"] is True
     assert redis_server.cli("LLEN", QUEUE) == "6"
+    assert redis_server.cli("HGET", f"{QUEUE}:stats", "enqueued") == "7"
+    assert redis_server.cli("HGET", f"{QUEUE}:stats", "acked") == "1"
 
 
 def test_prometheus_scrapes_the_right_depth(
