@@ -12,12 +12,14 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -367,3 +369,43 @@ def slow_loading_redis(data_dir: Path, keys: int = 3000) -> RedisServer:
         what="the AOF rewrite",
     )
     return server
+
+
+class ExpositionServer:
+    """A loopback HTTP server answering every GET with the text ``body()`` returns then: a
+    stand-in for an exporter a test does not run (kube-state-metrics), for Prometheus to scrape.
+    """
+
+    def __init__(self, body: Callable[[], str]) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                data = body().encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer((LOOPBACK, free_port()), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def target(self) -> str:
+        return f"{LOOPBACK}:{self.server.server_address[1]}"
+
+    def start(self) -> ExpositionServer:
+        self.thread.start()
+        return self
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def __enter__(self) -> ExpositionServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

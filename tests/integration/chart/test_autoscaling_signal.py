@@ -15,10 +15,8 @@ import math
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +27,9 @@ from tests.support.helm import NAMESPACE, RELEASE, Helm, find
 from tests.support.processes import (
     LOOPBACK,
     ExporterProcess,
+    ExpositionServer,
     PrometheusServer,
     RedisServer,
-    free_port,
     wait_until,
 )
 
@@ -56,45 +54,21 @@ def hpa_desired(value: float, current: int, target: float = 1.0) -> int:
     return max(MIN_REPLICAS, min(MAX_REPLICAS, proposal))
 
 
-class KubeStateMetricsStub:
+class KubeStateMetricsStub(ExpositionServer):
     """A loopback exposition of kube_deployment_status_replicas whose value the test sets."""
 
     def __init__(self) -> None:
         self.replicas: int | None = None
-        stub = self
+        super().__init__(self._body)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                lines = ["# TYPE kube_deployment_status_replicas gauge"]
-                if stub.replicas is not None:
-                    lines.append(
-                        f'kube_deployment_status_replicas{{namespace="{NAMESPACE}",'
-                        f'deployment="{WORKER}"}} {stub.replicas}'
-                    )
-                body = ("\n".join(lines) + "\n").encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOOPBACK, free_port()), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    @property
-    def port(self) -> int:
-        return int(self.server.server_address[1])
-
-    def __enter__(self) -> KubeStateMetricsStub:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    def _body(self) -> str:
+        lines = ["# TYPE kube_deployment_status_replicas gauge"]
+        if self.replicas is not None:
+            lines.append(
+                f'kube_deployment_status_replicas{{namespace="{NAMESPACE}",'
+                f'deployment="{WORKER}"}} {self.replicas}'
+            )
+        return "\n".join(lines) + "\n"
 
 
 @dataclass
@@ -220,7 +194,7 @@ def stack(
                 {
                     "job_name": "kube-state-metrics",
                     "honor_labels": True,
-                    "static_configs": [{"targets": [f"{LOOPBACK}:{ksm.port}"]}],
+                    "static_configs": [{"targets": [ksm.target]}],
                 },
             ],
         }

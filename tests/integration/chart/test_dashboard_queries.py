@@ -16,11 +16,8 @@ waiting. A wrong-type key gives ``redis_queue_key_error``; a maxmemory gives the
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
 import redis
@@ -35,9 +32,9 @@ from tests.support.helm import NAMESPACE, RELEASE
 from tests.support.processes import (
     LOOPBACK,
     ExporterProcess,
+    ExpositionServer,
     PrometheusServer,
     RedisServer,
-    free_port,
     wait_until,
 )
 
@@ -52,40 +49,12 @@ VARIABLES = {"namespace": NAMESPACE, "queue": QUEUE, "hpa": HPA_NAME}
 TARGETS = panel_targets(dashboard())
 
 
-class KubeStateMetricsHPA:
-    """A loopback text exposition of the kube-state-metrics HPA series the dashboard reads."""
-
-    BODY = "".join(
-        f"# TYPE {metric} gauge\n"
-        f'{metric}{{namespace="{NAMESPACE}",horizontalpodautoscaler="{HPA_NAME}"}} {value}\n'
-        for metric, value in ((HPA_CURRENT, 2), (HPA_DESIRED, 3), (HPA_MAX, 10))
-    ).encode()
-
-    def __init__(self) -> None:
-        body = self.BODY
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer((LOOPBACK, free_port()), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def target(self) -> str:
-        return f"{LOOPBACK}:{self.server.server_address[1]}"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+# kube-state-metrics is not in this test: this checks the HPA queries and their labels.
+KUBE_STATE_METRICS_HPA = "".join(
+    f"# TYPE {metric} gauge\n"
+    f'{metric}{{namespace="{NAMESPACE}",horizontalpodautoscaler="{HPA_NAME}"}} {value}\n'
+    for metric, value in ((HPA_CURRENT, 2), (HPA_DESIRED, 3), (HPA_MAX, 10))
+)
 
 
 def job(ticket: str) -> Job:
@@ -129,7 +98,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     test, are replaced by the same classes they use)."""
     work = tmp_path_factory.mktemp("dashboard")
     server = RedisServer(data_dir=work / "redis").start()
-    ksm = KubeStateMetricsHPA()
+    ksm = ExpositionServer(lambda: KUBE_STATE_METRICS_HPA).start()
     exporter: ExporterProcess | None = None
     prometheus: PrometheusServer | None = None
     try:
