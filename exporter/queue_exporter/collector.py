@@ -27,6 +27,7 @@ the collector, not module globals, so two apps in one process (tests) count apar
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import sys
@@ -104,6 +105,17 @@ def error_reason(error: BaseException) -> str:
     return "other"
 
 
+@functools.cache
+def _boot_time_line() -> str:
+    """The ``btime`` line of ``/proc/stat``, read once: the boot time does not change, and the
+    rest of the file (per-CPU and interrupt counters) is not needed and costs the kernel work
+    to generate on every scrape."""
+    return next(
+        (line for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")),
+        "",
+    )
+
+
 def read_proc() -> ProcText | None:
     """This process' ``/proc`` text, or ``None`` where there is no ``/proc`` (not Linux)."""
     if sys.platform != "linux":
@@ -112,7 +124,7 @@ def read_proc() -> ProcText | None:
         return ProcText(
             stat=Path("/proc/self/stat").read_text(),
             limits=Path("/proc/self/limits").read_text(),
-            system_stat=Path("/proc/stat").read_text(),
+            system_stat=_boot_time_line(),
             open_fds=len(os.listdir("/proc/self/fd")),
             clock_ticks=os.sysconf("SC_CLK_TCK"),
             page_size=os.sysconf("SC_PAGE_SIZE"),

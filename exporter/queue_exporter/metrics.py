@@ -297,7 +297,8 @@ class ProcText:
     """What ``/proc`` says about a process, as text, and the two constants needed to read it.
 
     ``stat`` is ``/proc/<pid>/stat``, ``limits`` is ``/proc/<pid>/limits``, ``system_stat`` is
-    ``/proc/stat`` (its ``btime`` line dates the boot, from which start time is counted).
+    ``/proc/stat`` or just its ``btime`` line (which dates the boot, from which start time is
+    counted).
     """
 
     stat: str
