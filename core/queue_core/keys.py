@@ -12,6 +12,13 @@ exporter without any error. For a queue ``Q``:
 - ``Q:workers``: the set of reliable consumers' ids;
 - ``Q:processing:<id>``: the jobs worker ``<id>`` holds (claimed, not yet acknowledged);
 - ``Q:heartbeat:<id>``: that worker's lease, a key with a TTL.
+
+And one key for all queues, :data:`QUEUES`: the set of queue names the library has written any
+of these keys for, added to in the same transaction or script as each write (``SADD`` of a
+member already there changes nothing and is not written to the AOF). Why: the read asks it
+once, with one ``SMISMEMBER`` for all the queues it reads, which of them have bookkeeping to
+read, instead of one ``EXISTS`` per queue (at 1000 queues, 0.7 ms of Redis blocked per scrape
+for queues no library client touched). It is a reserved name: no queue may be called so.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ STATS_SUFFIX = ":stats"
 WORKERS_SUFFIX = ":workers"
 PROCESSING_INFIX = ":processing:"
 HEARTBEAT_INFIX = ":heartbeat:"
+QUEUES = "redis-queue-stack:queues"
 
 # Fields of the stats hash: jobs pushed (or requeued from the dead-letter list), jobs a worker
 # acknowledged (or took with at-most-once pop, where taking is the acknowledgement), and

@@ -114,16 +114,19 @@ end
 local depth = redis.call('RPUSH', KEYS[2], ARGV[2])
 redis.call('LREM', KEYS[1], 1, ARGV[1])
 redis.call('HINCRBY', KEYS[3], '{keys.ENQUEUED}', 1)
+redis.call('SADD', KEYS[4], KEYS[2])
 return depth
 """
 
 # Remove the acknowledged job from the worker's list and count it, in one step: a late ack of
 # a job that was re-queued meanwhile (LREM finds nothing) is not counted, and a crash cannot
-# count a job that is still held.
+# count a job that is still held. Whatever writes a queue's stats hash also names the queue in
+# keys.QUEUES (ARGV[2] here), so the read finds the counters.
 _ACK = f"""
 local removed = redis.call('LREM', KEYS[1], -1, ARGV[1])
 if removed > 0 then
   redis.call('HINCRBY', KEYS[2], '{keys.ACKED}', 1)
+  redis.call('SADD', KEYS[3], ARGV[2])
 end
 return removed
 """
@@ -256,7 +259,8 @@ class JobQueue:
             async with self.client.pipeline(transaction=True) as tx:
                 tx.lpush(self.name, *payloads)
                 tx.hincrby(keys.stats_key(self.name), keys.ENQUEUED, len(payloads))
-                depth, _ = await tx.execute()
+                tx.sadd(keys.QUEUES, self.name)
+                depth, *_ = await tx.execute()
         return int(depth)
 
     async def pop(self, block_seconds: float = 1.0) -> Job | None:
@@ -290,11 +294,15 @@ class JobQueue:
     async def _count_taken(self) -> None:
         """Count a job taken by at-most-once ``pop`` as acknowledged (taking it is the ack).
 
-        A separate command, as BRPOP cannot be part of a transaction; if it fails the job is
-        still returned (it is already off the list) and only the counter misses one.
+        A separate transaction (the counter and the queue's entry in :data:`keys.QUEUES`), as
+        BRPOP cannot be part of one; if it fails the job is still returned (it is already off
+        the list) and only the counter misses one.
         """
         try:
-            await self.client.hincrby(keys.stats_key(self.name), keys.ACKED, 1)
+            async with self.client.pipeline(transaction=True) as tx:
+                tx.hincrby(keys.stats_key(self.name), keys.ACKED, 1)
+                tx.sadd(keys.QUEUES, self.name)
+                await tx.execute()
         except (RedisConnectionError, RedisTimeoutError, ResponseError) as error:
             log.warning(
                 "job taken but not counted",
@@ -329,6 +337,7 @@ class JobQueue:
                 if processing is not None:
                     tx.lrem(processing, -1, bad.raw)
                 tx.hincrby(keys.stats_key(self.name), keys.DEAD_LETTERED, 1)
+                tx.sadd(keys.QUEUES, self.name)
                 await tx.execute()
         log.warning(
             "undecodable payload moved to the dead-letter list",
@@ -377,6 +386,7 @@ class ReliableConsumer:
             async with self.queue.client.pipeline(transaction=True) as tx:
                 tx.set(self._heartbeat, "1", px=self.lease_ms)
                 tx.sadd(self._workers, self.worker_id)
+                tx.sadd(keys.QUEUES, self.queue.name)
                 await tx.execute()
 
     async def requeue_orphans(self) -> int:
@@ -430,7 +440,13 @@ class ReliableConsumer:
         """Mark the job done. ``False``: it was no longer held (lease expired, re-queued)."""
         with _redis_errors("ack", self.queue.name):
             removed = await self.queue.client.eval(
-                _ACK, 2, self.processing, keys.stats_key(self.queue.name), claim.raw
+                _ACK,
+                3,
+                self.processing,
+                keys.stats_key(self.queue.name),
+                keys.QUEUES,
+                claim.raw,
+                self.queue.name,
             )
         return bool(removed)
 
@@ -544,10 +560,11 @@ class DeadLetters:
             depth = int(
                 await self.client.eval(
                     _REQUEUE_DEAD_LETTER,
-                    3,
+                    4,
                     self.name,
                     envelope.queue,
                     keys.stats_key(envelope.queue),
+                    keys.QUEUES,
                     stored.raw,
                     encode_job(job),
                 )

@@ -45,7 +45,7 @@ from queue_core.snapshot import (
     HeadStamps,
     LoadingState,
     Snapshot,
-    encode_keys,
+    prepare_read,
     read_loading,
     read_snapshot,
 )
@@ -149,7 +149,7 @@ class QueueCollector:
     ) -> None:
         self._client = client
         self._queues = tuple(queues)
-        self._keys = encode_keys(self._queues)  # the same keys on every scrape: encoded once
+        self._request = prepare_read(self._queues)  # the same bytes on every scrape
         self._stamps = HeadStamps()  # heads unchanged since the last read are not parsed again
         self._deadline = deadline_seconds
         self._inflight: asyncio.Task[Reading] | None = None
@@ -184,9 +184,7 @@ class QueueCollector:
         try:
             async with asyncio.timeout(self._deadline):
                 try:
-                    snapshot = await read_snapshot(
-                        self._client, self._queues, self._keys, self._stamps
-                    )
+                    snapshot = await read_snapshot(self._client, self._request, self._stamps)
                 except redis_errors.BusyLoadingError as exc:
                     error, reason = f"{type(exc).__name__}: {exc}", error_reason(exc)
                     # Redis serves INFO while it loads: say how far it is, not just "down".

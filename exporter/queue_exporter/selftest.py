@@ -195,7 +195,10 @@ async def check_canary(settings: SelftestSettings) -> str:
             if left != 0:
                 raise CheckFailed(f"{key} still holds {left} entries after the pop")
         finally:
-            await client.delete(key, queue.dead_letter, keys.stats_key(key))
+            async with client.pipeline(transaction=True) as tx:
+                tx.delete(key, queue.dead_letter, keys.stats_key(key))
+                tx.srem(keys.QUEUES, key)
+                await tx.execute()
     except (QueueUnavailableError, QueueKeyTypeError, RedisError, OSError) as error:
         raise CheckFailed(f"the canary job on {key} failed ({_reason(error)})") from None
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from redis.asyncio import Redis
 
 from queue_core.jobs import Job, encode_job
@@ -12,7 +11,7 @@ from queue_core.snapshot import (
     READ_SCRIPT_SHA,
     HeadStamps,
     QueueState,
-    encode_keys,
+    prepare_read,
     read_snapshot,
 )
 from tests.support.processes import RedisServer
@@ -67,15 +66,12 @@ async def test_every_kind_of_key_in_one_read(client: Redis, redis_server: RedisS
     assert "cmdstat_script" not in stats
 
 
-async def test_pre_encoded_keys_read_the_same_as_names(client: Redis) -> None:
-    """The collector encodes its fixed queue list once and passes it with every read."""
+async def test_a_prepared_read_reads_the_same_as_names(client: Redis) -> None:
+    """The collector prepares its fixed queue list's request once and sends it every scrape."""
     await fill(client)
-    names = [q.name for q in EXPECTED]
-    keys = encode_keys(names)
-    assert keys == tuple(name.encode() for name in names)
-    assert (await read_snapshot(client, names, keys)).queues == EXPECTED
-    with pytest.raises(ValueError, match="2 encoded keys given for 7 queues"):
-        await read_snapshot(client, names, keys[:2])
+    request = prepare_read([q.name for q in EXPECTED])
+    assert (await read_snapshot(client, request)).queues == EXPECTED
+    assert (await read_snapshot(client, request)).queues == EXPECTED
 
 
 async def test_a_flushed_script_cache_is_reloaded(client: Redis, redis_server: RedisServer) -> None:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from redis.asyncio import Redis
 
 from queue_core import keys
-from queue_core.jobs import Job
+from queue_core.jobs import Job, encode_job
 from queue_core.queue import DeadLetters, JobQueue
 from queue_core.snapshot import MAX_WORKERS_READ, PREFIX_BYTES, QueueUsage, read_snapshot
 from tests.integration.core.test_scrape_cost import bytes_sent
@@ -122,6 +122,7 @@ async def test_a_requeued_dead_letter_counts_as_enqueued_again(client: Redis) ->
 
 async def test_above_the_worker_cap_only_registered_workers_are_read(client: Redis) -> None:
     await client.sadd(keys.workers_key(QUEUE), *[f"w{n}" for n in range(MAX_WORKERS_READ + 1)])
+    await client.sadd(keys.QUEUES, QUEUE)  # as every library write does
     capped = await usage(client)
     # Counters start at 0 once the library is in use: increase() then sees the first event.
     assert capped == QueueUsage(0, 0, 0, MAX_WORKERS_READ + 1, None, None, None)
@@ -130,10 +131,70 @@ async def test_above_the_worker_cap_only_registered_workers_are_read(client: Red
 async def test_broken_bookkeeping_keys_never_fail_the_read(client: Redis) -> None:
     await client.set(keys.stats_key(QUEUE), "not a hash")
     await client.set(keys.workers_key(QUEUE), "not a set")
+    await client.sadd(keys.QUEUES, QUEUE)
     await client.lpush(QUEUE, "x")
     (state,) = (await read_snapshot(client, [QUEUE])).queues
     assert state.depth == 1
     assert state.usage == QueueUsage(None, None, None, 0, 0, 0, None)
+
+
+async def registered(client: Redis, queue: str) -> bool:
+    return bool(await client.sismember(keys.QUEUES, queue))  # type: ignore[misc]  # stubs: sync
+
+
+async def test_every_library_write_names_its_queue_for_the_read(client: Redis) -> None:
+    """The read looks for bookkeeping only where keys.QUEUES says there is some."""
+    await JobQueue(client, "pushed").push(job(1))
+    await client.lpush("popped", encode_job(job(1)))  # a foreign producer...
+    assert await JobQueue(client, "popped").pop(block_seconds=0.1) is not None  # ...our pop
+    await client.lpush("dead", "not a job")
+    assert await JobQueue(client, "dead").pop_entry(block_seconds=0.1) is not None
+    await JobQueue(client, "claimed").consumer("w").heartbeat()
+    await client.srem(keys.QUEUES, "dead")  # a requeued dead letter names its queue again
+    (stored,) = await DeadLetters(client, "dead").entries()
+    await DeadLetters(client, "dead").requeue(stored, fixed=job(2))
+    for queue in ("pushed", "popped", "dead", "claimed"):
+        assert await registered(client, queue), queue
+
+
+async def test_an_ack_names_its_queue_for_the_read(client: Redis) -> None:
+    queue = JobQueue(client, QUEUE)
+    await queue.push(job(1))
+    worker = queue.consumer("w")
+    claim = await worker.claim(block_seconds=0.1)
+    assert claim is not None
+    await client.srem(keys.QUEUES, QUEUE)
+    assert await worker.ack(claim)
+    assert await registered(client, QUEUE)
+
+
+async def test_bookkeeping_of_a_queue_the_registry_does_not_name_is_not_read(
+    client: Redis,
+) -> None:
+    """The contract, both ways: what keys.QUEUES does not name costs the read nothing."""
+    await JobQueue(client, QUEUE).push(job(1))
+    await client.srem(keys.QUEUES, QUEUE)
+    assert await usage(client) is None
+
+
+async def test_usage_is_found_past_the_first_chunk_of_names(client: Redis) -> None:
+    """The script asks SMISMEMBER in chunks; a queue far down the list is still found."""
+    names = [f"q{n}" for n in range(2500)]
+    for name in ("q0", "q999", "q1000", "q2499"):
+        await JobQueue(client, name).push(job(1))
+    states = (await read_snapshot(client, names)).queues
+    found = {state.name for state in states if state.usage is not None}
+    assert found == {"q0", "q999", "q1000", "q2499"}
+    assert states[2499].usage == QueueUsage(1, 0, 0, 0, 0, 0, None)
+    assert [state.depth for state in states].count(1) == 4
+
+
+async def test_a_registry_that_is_no_set_never_fails_the_read(client: Redis) -> None:
+    await JobQueue(client, QUEUE).push(job(1))
+    await client.delete(keys.QUEUES)
+    await client.set(keys.QUEUES, "not a set")
+    (state,) = (await read_snapshot(client, [QUEUE])).queues
+    assert (state.depth, state.usage) == (1, None)
 
 
 async def test_in_flight_jobs_cost_a_bounded_prefix_whatever_they_weigh(

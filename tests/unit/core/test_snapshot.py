@@ -219,16 +219,13 @@ def test_head_stamps_parse_a_head_once_and_keep_only_the_last_reads_heads() -> N
     later = STAMP + timedelta(seconds=5)
     second = encode_job(Job(tenant_id="t", ticket_id="T-2", description="d", timestamp=later))
     stamps = HeadStamps()
-    stamps.next_read()
-    seen = stamps(first)
+    (seen,) = stamps([first])
     assert seen == STAMP
-    stamps.next_read()
-    assert stamps(first) is seen  # unchanged head: the same answer object, not parsed again
-    assert stamps(second) == later  # a changed head is another key: parsed
-    assert stamps(None) is None
-    stamps.next_read()
-    stamps(second)
-    stamps.next_read()  # the read before this one did not see `first`: it was forgotten
-    again = stamps(first)
-    assert again == STAMP
-    assert again is not seen
+    again, changed, empty = stamps([first, second, None])
+    assert again is seen  # unchanged head: the same answer object, not parsed again
+    assert changed == later  # a changed head is another key: parsed
+    assert empty is None
+    stamps([second])
+    (forgotten,) = stamps([first])  # the read before this one did not see `first`
+    assert forgotten == STAMP
+    assert forgotten is not seen
