@@ -240,6 +240,36 @@ def test_label_values_are_escaped_and_read_back_by_the_prometheus_parser(
     assert parsed(body)[(metrics.DEPTH, (("queue", name),))] == 1.0
 
 
+@pytest.mark.parametrize(
+    ("odd_label", "odd_value", "odd_line"),
+    [
+        ("q3", float("inf"), 'x{queue="q3"} +Inf'),
+        ("q3", float("nan"), 'x{queue="q3"} NaN'),
+        ("q3", True, 'x{queue="q3"} 1.0'),
+        ('q"3', 3, 'x{queue="q\\"3"} 3'),
+        ("q\n3", 3.5, 'x{queue="q\\n3"} 3.5'),
+    ],
+)
+def test_one_odd_sample_is_written_carefully_and_so_are_its_neighbours(
+    odd_label: str, odd_value: float, odd_line: str
+) -> None:
+    """A one-label family is written the fast way only when every sample allows it."""
+    family = metrics.Family("x", "h", ("queue",))
+    family.add(("q1",), 1)
+    family.add(("q2",), 0.25)
+    family.add((odd_label,), odd_value)
+    lines = metrics.render([family]).decode().splitlines()
+    assert lines[2:] == ['x{queue="q1"} 1', 'x{queue="q2"} 0.25', odd_line]
+
+
+def test_plain_samples_are_written_as_go_parses_them() -> None:
+    family = metrics.Family("x", "h", ("queue",))
+    for n, value in enumerate((0, 100_000, 1.0, 0.001, 1e-05, 1e20)):
+        family.add((f"q{n}",), value)
+    values = [line.split()[1] for line in metrics.render([family]).decode().splitlines()[2:]]
+    assert values == ["0", "100000", "1.0", "0.001", "1e-05", "1e+20"]
+
+
 def test_help_escapes_backslash_and_newline_and_keeps_quotes() -> None:
     family = metrics.Family("x", 'say "hi"\\now\nplease')
     family.add((), 1.0)
