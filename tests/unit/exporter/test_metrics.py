@@ -215,7 +215,7 @@ def test_render_writes_the_text_format_exactly() -> None:
         "redis_queue_scrape_duration_seconds 0.25",
     ]
     assert 'redis_queue_depth{queue="a:queue"} 3' in lines
-    assert 'redis_queue_oldest_job_age_seconds{queue="a:queue"} 1.5' in lines
+    assert 'redis_queue_oldest_job_age_seconds{queue="a:queue"} 1.500000' in lines
     assert 'redis_queue_key_error{queue="b",error="WRONGTYPE"} 1.0' in lines
     assert "# TYPE redis_queue_aof_enabled gauge" in lines
     assert parsed(text.encode()) == samples(families)
@@ -260,6 +260,23 @@ def test_one_odd_sample_is_written_carefully_and_so_are_its_neighbours(
     family.add((odd_label,), odd_value)
     lines = metrics.render([family]).decode().splitlines()
     assert lines[2:] == ['x{queue="q1"} 1', 'x{queue="q2"} 0.25', odd_line]
+
+
+@pytest.mark.parametrize(
+    ("label", "value", "text"),
+    [
+        ("q", 1.5, "1.500000"),
+        ("q", 1 / 3, "0.333333"),
+        ("q", 2, "2.000000"),
+        ('q"', 2, "2.000000"),
+        ('q"', 1.5, "1.500000"),  # the careful path keeps the decimals
+        ("q", float("inf"), "+Inf"),
+    ],
+)
+def test_ages_are_written_with_microsecond_decimals(label: str, value: float, text: str) -> None:
+    family = metrics.Family("x", "h", ("queue",), decimals=metrics.AGE_DECIMALS)
+    family.add((label,), value)
+    assert metrics.render([family]).decode().splitlines()[2].split()[-1] == text
 
 
 def test_plain_samples_are_written_as_go_parses_them() -> None:
