@@ -206,7 +206,7 @@ class Stack:
             done = subprocess.run(
                 [
                     str(REPO_ROOT / ".venv" / "bin" / "pytest"), "-p", "no:cacheprovider",
-                    "-m", "e2e", "-rs", "-v", "--timeout", "1800", *args,
+                    "-m", "e2e", "-rs", "-v", "--durations", "10", "--timeout", "1800", *args,
                 ],
                 cwd=REPO_ROOT,
                 env=env,

@@ -594,7 +594,7 @@ def test_chart_renders_what_the_e2e_run_relies_on(helm: str, engine: str) -> Non
         hpa = only(docs, "HorizontalPodAutoscaler")
         assert hpa["spec"]["scaleTargetRef"]["name"] == WORKER
         assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (1, 4)
-        assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 30
+        assert hpa["spec"]["behavior"]["scaleDown"]["stabilizationWindowSeconds"] == 15
         # scripts/e2e.sh installs prometheus-adapter with this ConfigMap's values.yaml.
         adapter = [
             doc
