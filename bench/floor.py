@@ -25,18 +25,15 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from bench import client
+from queue_core.snapshot import resp_command
 from tests.support.processes import LOOPBACK, free_port, port_open, wait_until
-
-
-def _resp(*parts: bytes) -> bytes:
-    return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
 class RawLlen:
     """Pipelined ``LLEN`` of every queue on one raw socket; the RESP bytes are built once."""
 
     def __init__(self, port: int, names: Sequence[str]) -> None:
-        self._request = b"".join(_resp(b"LLEN", name.encode()) for name in names)
+        self._request = b"".join(resp_command(b"LLEN", name.encode()) for name in names)
         self._replies = len(names)
         self._sock = socket.create_connection((LOOPBACK, port))
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

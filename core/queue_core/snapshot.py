@@ -532,8 +532,9 @@ def _broken(name: str, error: object) -> QueueState:
     return QueueState(name, None, None, error=_text(error).split(" ", 1)[0] or "ERR")
 
 
-def _resp(*parts: bytes) -> bytes:
-    """One command as RESP sends it: an array of bulk strings."""
+def resp_command(*parts: bytes) -> bytes:
+    """One command as RESP sends it: an array of bulk strings (also what ``make bench``'s raw
+    floor client sends)."""
     return b"*%d\r\n" % len(parts) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
@@ -554,14 +555,14 @@ class ReadRequest:
 def prepare_read(queues: Sequence[str]) -> ReadRequest:
     """The :class:`ReadRequest` of ``queues`` (:data:`keys.QUEUES` first, as the script wants)."""
     names = tuple(queues)
-    evalsha = _resp(
+    evalsha = resp_command(
         b"EVALSHA",
         READ_SCRIPT_SHA.encode(),
         b"%d" % (len(names) + 1),
         keys.QUEUES.encode(),
         *(name.encode() for name in names),
     )
-    return ReadRequest(names, _resp(b"PING") + evalsha)
+    return ReadRequest(names, resp_command(b"PING") + evalsha)
 
 
 async def _exchange(client: Redis, packed: bytes) -> tuple[float, Any]:

@@ -19,6 +19,7 @@ from queue_core.snapshot import (
     parse_loading,
     parse_memory,
     parse_persistence,
+    resp_command,
 )
 
 STAMP = datetime(2025, 11, 1, 12, 0, 30, 123456, tzinfo=UTC)
@@ -229,3 +230,9 @@ def test_head_stamps_parse_a_head_once_and_keep_only_the_last_reads_heads() -> N
     (forgotten,) = stamps([first])  # the read before this one did not see `first`
     assert forgotten == STAMP
     assert forgotten is not seen
+
+
+def test_a_command_is_framed_as_the_resp_spec_writes_it() -> None:
+    # RESP: an array header, then each argument as $<byte length> and the bytes, CRLF after each.
+    assert resp_command(b"LLEN", b"q") == b"*2\r\n$4\r\nLLEN\r\n$1\r\nq\r\n"
+    assert resp_command(b"GET", "é".encode()) == b"*2\r\n$3\r\nGET\r\n$2\r\n\xc3\xa9\r\n"
