@@ -10,6 +10,8 @@
 #
 #   scripts/e2e.sh [all]      everything below in order (what `make e2e` runs); local: all of it
 #   scripts/e2e.sh local      the local backend's whole run
+#   scripts/e2e.sh prebuild   the local backend's binaries and root filesystems only (what
+#                             scripts/test.sh starts beside the non-e2e tests)
 #   scripts/e2e.sh app-version  print the chart's appVersion (the image tag)
 #   scripts/e2e.sh images     docker build both images (what `make images` runs)
 #   scripts/e2e.sh cluster    create the kind cluster from kind-config.yaml, or reuse it
@@ -251,8 +253,23 @@ cmd_local() {
     "$ROOT/.venv/bin/python" -m tests.localcluster e2e
 }
 
+use_local() { [ "${E2E_BACKEND:-}" = local ] || { [ -z "${E2E_BACKEND:-}" ] && ! have_docker; }; }
+
+# The local backend's slow part, which scripts/test.sh starts beside the non-e2e tests: the
+# cluster's packages, then (where it can run) its binaries and root filesystems. Nothing where
+# the run is not local or the cluster cannot run: cmd_local says why later.
+cmd_prebuild() {
+    use_local || { log "prebuild: not the local backend, nothing to build"; return 0; }
+    # Only root can run the cluster; elsewhere setup.sh would ask sudo for a password unseen.
+    [ "$(id -u)" = 0 ] || { log "prebuild: not root, the e2e run says what it needs"; return 0; }
+    scripts/setup.sh cluster
+    "$ROOT/.venv/bin/python" -m tests.localcluster check >/dev/null || {
+        log "prebuild: the local cluster cannot run here (the e2e run says why)"; return 0; }
+    "$ROOT/.venv/bin/python" -m tests.localcluster prebuild
+}
+
 cmd_all() {
-    if [ "${E2E_BACKEND:-}" = local ] || { [ -z "${E2E_BACKEND:-}" ] && ! have_docker; }; then
+    if use_local; then
         cmd_local
         return
     fi
@@ -295,5 +312,6 @@ case "${1:-all}" in
     down) cmd_down ;;
     all) cmd_all ;;
     local) cmd_local ;;
+    prebuild) cmd_prebuild ;;
     *) die "unknown command ${1}; see the header of $0" ;;
 esac

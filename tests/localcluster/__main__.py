@@ -2,6 +2,8 @@
 
 check          say whether the cluster can run here (exit 0) or what is missing (exit 3)
 build          build (or reuse) binaries, root filesystems and images; start nothing
+prebuild       build (or reuse) the binaries and root filesystems only: what `make test`
+               runs beside the non-e2e tests, so a cold machine compiles meanwhile
 up             bring a cluster up and leave it running; prints its run directory
 down [ID|all]  tear down one run (default: every run on this machine) and check the
                machine is as it was before it (exit 1 when not)
@@ -25,6 +27,7 @@ from types import FrameType
 from tests.localcluster import build, cluster, hostnet
 from tests.localcluster.layout import REPO_ROOT, RunState, cache_dir, existing_runs, runs_dir
 from tests.localcluster.progress import say, sh
+from tests.support.kube import tool
 
 ARTIFACTS = REPO_ROOT / ".run" / "e2e"
 
@@ -33,7 +36,7 @@ def _terminate(signum: int, _frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def collect_logs(state: RunState, kubectl: Path) -> Path:
+def collect_logs(state: RunState) -> Path:
     """Like ``kind export logs``: every component's and every pod's log, and the objects."""
     out = ARTIFACTS / f"local-{state.run_id}"
     out.mkdir(parents=True, exist_ok=True)
@@ -43,7 +46,7 @@ def collect_logs(state: RunState, kubectl: Path) -> Path:
             shutil.copytree(run_dir / part, out / part, dirs_exist_ok=True)
     base = [
         *hostnet.nsenter(state.netns),
-        str(kubectl),
+        tool("kubectl"),
         "--kubeconfig",
         str(run_dir / "admin.kubeconfig"),
     ]
@@ -88,7 +91,7 @@ def e2e(pytest_args: list[str]) -> int:
         rc = done.returncode
     finally:
         if rc != 0:
-            collect_logs(up.state, up.binaries["kubectl"])
+            collect_logs(up.state)
         left = cluster.down(up.state)
     if left:
         return rc or 1
@@ -133,8 +136,11 @@ def main(argv: list[str]) -> int:
         build.build_project_images()
         return 0
     if command == "build":
-        build.ensure_cluster_images(build.build_binaries())
+        build.ensure_cluster_images(build.build_all())
         build.build_project_images()
+        return 0
+    if command == "prebuild":
+        build.build_all()
         return 0
     if command == "up":
         state = cluster.up().state

@@ -9,11 +9,14 @@ from its Dockerfiles on every run (about 15 s each).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,46 +114,71 @@ COLD_MINUTES = {
 }
 
 
+@contextmanager
+def exclusive(cache: Path, product: str) -> Iterator[None]:
+    """One builder per product at a time, across processes: `make test` starts the cluster
+    build beside the non-e2e tests and the e2e run asks for the same products later, and two
+    runs on one machine may ask at once. The second waits, then finds the stamp."""
+    lock = cache / "locks" / f"{product}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def go_build_command(component: Component, out: Path) -> tuple[list[str], dict[str, str]]:
+    """The one ``go build`` of ``component`` into ``out``, and the renames after it.
+
+    All packages go to one command (``-o dir/``), so Go links the binaries in parallel where
+    one command per package linked them one after another. Such a build names each binary
+    after its package's last element; ``renames`` maps those names to ``binaries``.
+    """
+    tags = ["-tags", component.tags] if component.tags else []
+    flags = [*tags, "-ldflags", component.ldflags]
+    if len(component.packages) == 1:
+        return ["go", "build", "-o", str(out / component.binaries[0]), *flags,
+                component.packages[0]], {}  # fmt: skip
+    built = [package.rsplit("/", 1)[-1] for package in component.packages]
+    if len(set(built)) != len(built):
+        raise ValueError(f"{component.name}: two packages end in the same element {built}")
+    renames = {b: n for b, n in zip(built, component.binaries, strict=True) if b != n}
+    return ["go", "build", "-o", f"{out}/", *flags, *component.packages], renames
+
+
 def build_component(component: Component, cache: Path) -> Path:
     """The directory holding ``component``'s binaries, built if this key has none yet."""
     out = binary_dir(component, cache)
     stamp = out / ".complete"
     if stamp.exists():
         return out
+    with exclusive(cache, out.name):
+        if not stamp.exists():
+            _go_build(component, cache, out)
+    return out
+
+
+def _go_build(component: Component, cache: Path, out: Path) -> None:
     if shutil.which("go") is None:
         raise RuntimeError("go not found on PATH: the cluster's components are built with Go")
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     minutes = COLD_MINUTES.get(component.name, 1)
+    command, renames = go_build_command(component, tmp)
     with step(
         f"go build {component.name} {component.version} ({', '.join(component.binaries)})",
         expect=f"cold: up to ~{minutes} min on 2 cores; log {cache / 'logs'}",
     ):
-        for package, binary in zip(component.packages, component.binaries, strict=True):
-            tags = ["-tags", component.tags] if component.tags else []
-            sh(
-                [
-                    "go",
-                    "build",
-                    "-o",
-                    str(tmp / binary),
-                    *tags,
-                    "-ldflags",
-                    component.ldflags,
-                    package,
-                ],
-                env=go_env(cache),
-                cwd=component.module_dir,
-                log=cache / "logs" / f"go-{component.name}.log",
-            )
+        sh(command, env=go_env(cache), cwd=component.module_dir,
+           log=cache / "logs" / f"go-{component.name}.log")  # fmt: skip
+    for built, binary in renames.items():
+        (tmp / built).rename(tmp / binary)
     missing = [b for b in component.binaries if not (tmp / b).exists()]
     if missing:
         raise RuntimeError(f"go build {component.name} produced no {missing}")
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    stamp.touch()
-    return out
+    (out / ".complete").touch()
 
 
 def module_source(component: str, module: str, cache: Path | None = None) -> Path:
@@ -181,6 +209,17 @@ def build_binaries(cache: Path | None = None) -> dict[str, Path]:
         for binary in component.binaries:
             found[binary] = out / binary
     return found
+
+
+def build_all(cache: Path | None = None) -> dict[str, Path]:
+    """:func:`build_binaries`, with both root filesystems made meanwhile: debootstrap mostly
+    waits on the mirror and the disk while Go keeps both cores busy (cold: ~2 min saved)."""
+    cache = cache or cache_dir()
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        trees = pool.submit(lambda: [build_rootfs(s, cache) for s in (REDIS_ROOTFS, PYTHON_ROOTFS)])
+        binaries = build_binaries(cache)
+        trees.result()
+    return binaries
 
 
 # --------------------------------------------------------------------------- root filesystems
@@ -223,6 +262,13 @@ def build_rootfs(spec: Rootfs, cache: Path) -> Path:
     out = cache / "rootfs" / f"{spec.name}-{spec.key()}"
     if (out / ".complete").exists():
         return out
+    with exclusive(cache, out.name):
+        if not (out / ".complete").exists():
+            _debootstrap(spec, cache, out)
+    return out
+
+
+def _debootstrap(spec: Rootfs, cache: Path, out: Path) -> None:
     tmp = out.with_name(out.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +310,6 @@ def build_rootfs(spec: Rootfs, cache: Path) -> Path:
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
     (out / ".complete").touch()
-    return out
 
 
 # --------------------------------------------------------------------------- images (buildah)

@@ -22,6 +22,7 @@ from pathlib import Path
 from tests.localcluster import build, hostnet, pki, render
 from tests.localcluster.layout import RunState, cache_dir, new_run_id, runs_dir
 from tests.localcluster.progress import CommandFailed, say, sh, step
+from tests.support.kube import tool
 
 APT_HINT = "scripts/setup.sh cluster installs the Debian packages"
 NEEDED_COMMANDS = {
@@ -55,6 +56,8 @@ def refusal() -> str | None:
         missing.append("/usr/lib/cni/bridge (containernetworking-plugins)")
     if missing:
         return f"missing: {', '.join(missing)}; {APT_HINT}"
+    if not shutil.which(tool("kubectl")):
+        return "kubectl not found (make tools puts it in .tools/bin)"
     return go_too_old()
 
 
@@ -85,7 +88,7 @@ class Cluster:
         return [*hostnet.nsenter(self.state.netns), *cmd]
 
     def kubectl(self, *args: str, input_text: str | None = None, check: bool = True) -> str:
-        cmd = [str(self.binaries["kubectl"]), "--kubeconfig", str(self.kubeconfig), *args]
+        cmd = [tool("kubectl"), "--kubeconfig", str(self.kubeconfig), *args]
         return sh(self.inside(cmd), input_text=input_text, check=check, timeout=300)
 
     # ------------------------------------------------------------------ processes
@@ -150,8 +153,8 @@ def up(cache: Path | None = None) -> Cluster:
     if problem:
         raise SystemExit(f"local cluster: {problem}")
     cache = cache or cache_dir()
-    with step("binaries (Go modules under cluster/go)"):
-        binaries = build.build_binaries(cache)
+    with step("binaries (Go modules under cluster/go) and Debian root filesystems"):
+        binaries = build.build_all(cache)
     with step("base images (Debian root filesystems, pause, tools)"):
         images = build.ensure_cluster_images(binaries, cache)
     with step("project images from exporter/Dockerfile and operator/Dockerfile"):
@@ -415,21 +418,18 @@ def _stop(pids: set[int], grace: float = 10) -> None:
 
 def _delete_pods(state: RunState) -> None:
     """Pods go first, through the kubelet, so it unmounts volumes and removes sandboxes."""
-    kubectl = Path(state.run_dir, "admin.kubeconfig")
+    kubeconfig = Path(state.run_dir, "admin.kubeconfig")
     pids = state.pids
-    if not kubectl.exists() or not all(
+    if not kubeconfig.exists() or not all(
         _alive(pids.get(n, -1)) for n in ("kube-apiserver", "kubelet")
     ):
         return
     # Nothing may recreate them meanwhile.
     _stop({pids[n] for n in ("kube-controller-manager", "kube-scheduler") if n in pids}, 5)
-    (kubernetes,) = [c for c in build.load_components() if c.name == "kubernetes"]
-    binary = build.binary_dir(kubernetes, cache_dir()) / "kubectl"
-    if not binary.exists():
-        return
     sh(
-        [*hostnet.nsenter(state.netns), str(binary), "--kubeconfig", str(kubectl), "delete", "pods",
-         "--all", "--all-namespaces", "--grace-period=2", "--timeout=90s", "--wait=true"],
+        [*hostnet.nsenter(state.netns), tool("kubectl"), "--kubeconfig", str(kubeconfig),
+         "delete", "pods", "--all", "--all-namespaces", "--grace-period=2", "--timeout=90s",
+         "--wait=true"],
         check=False, timeout=120,
     )  # fmt: skip
 

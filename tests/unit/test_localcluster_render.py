@@ -174,7 +174,7 @@ def test_components_name_existing_wrapper_modules_with_pinned_versions() -> None
         assert component.version != "latest", component.name
         assert component.binaries, component.name
     all_binaries = [b for c in components for b in c.binaries]
-    needed = {"kube-apiserver", "kubelet", "kubectl", "etcd", "coredns", "pause", "prometheus"}
+    needed = {"kube-apiserver", "kubelet", "etcd", "coredns", "pause", "prometheus"}
     assert needed <= set(all_binaries)
     assert len(all_binaries) == len(set(all_binaries))
 

@@ -1,0 +1,91 @@
+"""How the local cluster's builds are run: one ``go build`` per component, one builder per
+product at a time. The naming rule ``go build -o dir/`` follows is Go's, so it is checked
+with a real build of a two-command module, not assumed (Go is on PATH wherever `make lint`
+passes: it builds actionlint)."""
+
+from __future__ import annotations
+
+import fcntl
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tests.localcluster.build import (
+    Component,
+    exclusive,
+    go_build_command,
+    go_env,
+    load_components,
+)
+
+COMPONENTS = {c.name: c for c in load_components()}
+
+
+def test_a_component_of_several_commands_is_one_go_build_into_a_directory() -> None:
+    keda = COMPONENTS["keda"]
+    command, renames = go_build_command(keda, Path("/out"))
+    assert command[:4] == ["go", "build", "-o", "/out/"]
+    assert command[-len(keda.packages) :] == list(keda.packages)
+    assert command[command.index("-ldflags") + 1] == keda.ldflags
+    # Both upstream commands are called after their directory; the cluster's names differ.
+    assert renames == {"operator": "keda-operator", "adapter": "keda-adapter"}
+
+
+def test_commands_already_named_as_the_cluster_wants_are_not_renamed() -> None:
+    kubernetes = COMPONENTS["kubernetes"]
+    command, renames = go_build_command(kubernetes, Path("/out"))
+    assert renames == {}
+    assert set(kubernetes.packages) <= set(command)
+
+
+def test_a_single_command_is_built_to_its_file_with_the_components_tags() -> None:
+    prometheus = COMPONENTS["prometheus"]
+    command, renames = go_build_command(prometheus, Path("/out"))
+    assert command[:4] == ["go", "build", "-o", "/out/prometheus"]
+    assert command[command.index("-tags") + 1] == prometheus.tags
+    assert renames == {}
+
+
+def test_two_commands_of_the_same_last_element_are_refused() -> None:
+    clash = replace(COMPONENTS["keda"], packages=("a/cmd/operator", "b/cmd/operator"))
+    with pytest.raises(ValueError, match="same element"):
+        go_build_command(clash, Path("/out"))
+
+
+def test_go_writes_each_command_where_the_renames_expect_it(tmp_path: Path) -> None:
+    module = tmp_path / "mod"
+    for name in ("first", "second"):
+        (module / "cmd" / name).mkdir(parents=True)
+        (module / "cmd" / name / "main.go").write_text("package main\n\nfunc main() {}\n")
+    (module / "go.mod").write_text("module example.test/two\n\ngo 1.21\n")
+    component = Component(
+        name="two",
+        version="v0",
+        packages=("example.test/two/cmd/first", "example.test/two/cmd/second"),
+        binaries=("two-first", "second"),
+        ldflags="-s -w",
+    )
+    out = tmp_path / "bin"
+    out.mkdir()
+    command, renames = go_build_command(component, out)
+    env = go_env(tmp_path / "cache")
+    env["GOFLAGS"] = "-buildvcs=false"
+    subprocess.run(command, cwd=module, env=env, check=True, capture_output=True)
+    for built, binary in renames.items():
+        (out / built).rename(out / binary)
+    assert sorted(p.name for p in out.iterdir()) == ["second", "two-first"]
+
+
+def test_a_product_being_built_is_locked_against_a_second_builder(tmp_path: Path) -> None:
+    lock = tmp_path / "locks" / "kubernetes-abc.lock"
+    # flock locks belong to an open file: a second open conflicts, even in one process.
+    with (
+        exclusive(tmp_path, "kubernetes-abc"),
+        lock.open("w") as other,
+        pytest.raises(BlockingIOError),
+    ):
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    with lock.open("w") as other:
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the build is done
