@@ -10,8 +10,8 @@
 #
 #   scripts/e2e.sh [all]      everything below in order (what `make e2e` runs); local: all of it
 #   scripts/e2e.sh local      the local backend's whole run
-#   scripts/e2e.sh prebuild   the local backend's binaries and root filesystems only (what
-#                             scripts/test.sh starts beside the non-e2e tests)
+#   scripts/e2e.sh local-build  exit 0 when the e2e run will be local and root (scripts/test.sh
+#                             then builds the cluster beside the non-e2e tests)
 #   scripts/e2e.sh app-version  print the chart's appVersion (the image tag)
 #   scripts/e2e.sh images     docker build both images (what `make images` runs)
 #   scripts/e2e.sh cluster    create the kind cluster from kind-config.yaml, or reuse it
@@ -255,18 +255,10 @@ cmd_local() {
 
 use_local() { [ "${E2E_BACKEND:-}" = local ] || { [ -z "${E2E_BACKEND:-}" ] && ! have_docker; }; }
 
-# The local backend's slow part, which scripts/test.sh starts beside the non-e2e tests: the
-# cluster's packages, then (where it can run) its binaries and root filesystems. Nothing where
-# the run is not local or the cluster cannot run: cmd_local says why later.
-cmd_prebuild() {
-    use_local || { log "prebuild: not the local backend, nothing to build"; return 0; }
-    # Only root can run the cluster; elsewhere setup.sh would ask sudo for a password unseen.
-    [ "$(id -u)" = 0 ] || { log "prebuild: not root, the e2e run says what it needs"; return 0; }
-    scripts/setup.sh cluster
-    "$ROOT/.venv/bin/python" -m tests.localcluster check >/dev/null || {
-        log "prebuild: the local cluster cannot run here (the e2e run says why)"; return 0; }
-    "$ROOT/.venv/bin/python" -m tests.localcluster prebuild
-}
+# Exit 0 when this run's e2e is the local backend as root: scripts/test.sh then installs the
+# cluster's packages first (some non-e2e tests use iptables and network namespaces too) and
+# starts the cluster's build beside those tests.
+cmd_local_build() { use_local && [ "$(id -u)" = 0 ]; }
 
 cmd_all() {
     if use_local; then
@@ -312,6 +304,6 @@ case "${1:-all}" in
     down) cmd_down ;;
     all) cmd_all ;;
     local) cmd_local ;;
-    prebuild) cmd_prebuild ;;
+    local-build) cmd_local_build ;;
     *) die "unknown command ${1}; see the header of $0" ;;
 esac

@@ -5,9 +5,9 @@
 # On the local backend a machine's first run compiles the cluster's Go components for about
 # half an hour of 2 cores. That build starts here first, in the background at the lowest CPU
 # priority, so it takes what the non-e2e tests leave (they mostly wait on the processes they
-# start); the e2e run waits for it, then finds its products in the cache. Where the run is not
-# local, or the cluster cannot run here, the background step does nothing and the e2e run says
-# why as before. Its log: .run/prebuild.log.
+# start); the e2e run waits for it, then finds its products in the cache. Only where the e2e
+# run is the local backend as root; where the cluster cannot run, the background step builds
+# nothing and the e2e run says why as before. Its log: .run/prebuild.log.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .run
@@ -20,19 +20,27 @@ stop_prebuild() {
 }
 trap stop_prebuild EXIT
 trap 'exit 130' INT TERM
-# setsid: the build gets a process group of its own (its id is $!), so one kill stops go too.
-setsid nice -n 19 scripts/e2e.sh prebuild > .run/prebuild.log 2>&1 &
-prebuild=$!
+if scripts/e2e.sh local-build; then
+    # In the foreground: tests/integration/localcluster uses iptables and network namespaces,
+    # and must not see packages appear while it compares the machine before and after.
+    scripts/setup.sh cluster
+    # setsid: the build gets a process group of its own (its id is $!): one kill stops go too.
+    setsid nice -n 19 .venv/bin/python -m tests.localcluster prebuild > .run/prebuild.log 2>&1 &
+    prebuild=$!
+    echo "test: the local cluster's build runs beside the tests (nice 19; log .run/prebuild.log)"
+fi
 
 .venv/bin/pytest -p no:cacheprovider -m "not e2e" -n "${TEST_WORKERS:-3}" tests
 
-# From here on the build is all that runs: back to normal priority (root may raise it again).
-renice -n 0 -g "$prebuild" >/dev/null 2>&1 || true
-if wait "$prebuild"; then
-    tail -n 3 .run/prebuild.log
-else
-    echo "test: the background cluster build failed (.run/prebuild.log); the e2e run retries it and reports:" >&2
-    tail -n 15 .run/prebuild.log >&2
+if [ -n "$prebuild" ]; then
+    # From here on the build is all that runs: back to normal priority (root may raise it).
+    renice -n 0 -g "$prebuild" >/dev/null 2>&1 || true
+    if wait "$prebuild"; then
+        tail -n 3 .run/prebuild.log
+    else
+        echo "test: the background cluster build failed (.run/prebuild.log); the e2e run retries it and reports:" >&2
+        tail -n 15 .run/prebuild.log >&2
+    fi
+    prebuild=
 fi
-prebuild=
 scripts/e2e.sh

@@ -2,8 +2,9 @@
 
 check          say whether the cluster can run here (exit 0) or what is missing (exit 3)
 build          build (or reuse) binaries, root filesystems and images; start nothing
-prebuild       build (or reuse) the binaries and root filesystems only: what `make test`
-               runs beside the non-e2e tests, so a cold machine compiles meanwhile
+prebuild       build (or reuse) the binaries and root filesystems only, where the cluster
+               can run (else say why and exit 0): what `make test` runs beside the non-e2e
+               tests, so a machine's first run compiles meanwhile
 up             bring a cluster up and leave it running; prints its run directory
 down [ID|all]  tear down one run (default: every run on this machine) and check the
                machine is as it was before it (exit 1 when not)
@@ -140,6 +141,10 @@ def main(argv: list[str]) -> int:
         build.build_project_images()
         return 0
     if command == "prebuild":
+        problem = cluster.refusal()
+        if problem:
+            say(f"prebuild: nothing built, the local cluster cannot run here: {problem}")
+            return 0
         build.build_all()
         return 0
     if command == "up":
