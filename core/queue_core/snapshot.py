@@ -90,23 +90,29 @@ _MEMBERS_PER_CALL = 1000  # queue names per SMISMEMBER (Lua's unpack takes a few
 #   the counters are false together when the stats key is not a hash, and the last three are
 #   false above MAX_WORKERS_READ. A queue has one when keys.QUEUES names it (some library
 #   client wrote its bookkeeping: one SMISMEMBER for all queues, in chunks because Lua's
-#   unpack is bounded by its C stack) and its stats hash or workers set still exists.
+#   unpack is bounded by its C stack) and its stats hash still holds a counter or its workers
+#   set a worker (or either key is of another type). Read off HMGET and SCARD themselves: an
+#   EXISTS first cost a call per queue, and the library never leaves a hash without counters.
 # '-1' as a string: Redis turns a Lua number argument into text with a printf, per call.
 # A head no longer than the prefix is returned as it is: string.sub would copy it (and hash
 # the copy into Lua's string table) for nothing, about a microsecond a queue.
 READ_SCRIPT = f"""\
 local function usage(key)
   local stats, workers = key .. '{keys.STATS_SUFFIX}', key .. '{keys.WORKERS_SUFFIX}'
-  if redis.call('EXISTS', stats, workers) == 0 then
-    return false
-  end
-  local counts = redis.pcall('HMGET', stats, {_COUNTER_FIELDS})
+  local counts, found = redis.pcall('HMGET', stats, {_COUNTER_FIELDS}), false
   if type(counts) ~= 'table' or counts.err then
-    counts = false
+    counts, found = false, true
+  else
+    for j = 1, #counts do
+      found = found or counts[j] ~= false
+    end
   end
   local registered = redis.pcall('SCARD', workers)
   if type(registered) ~= 'number' then
-    registered = 0
+    registered, found = 0, true
+  end
+  if not found and registered == 0 then
+    return false
   end
   local live, held, heads = false, false, {{}}
   if registered <= {MAX_WORKERS_READ} then

@@ -41,6 +41,19 @@ async def test_a_queue_no_library_client_touched_has_no_usage(client: Redis) -> 
     assert await usage(client, "missing") is None
 
 
+async def test_a_named_queue_whose_bookkeeping_was_deleted_has_no_usage(client: Redis) -> None:
+    queue = JobQueue(client, QUEUE)
+    await queue.push(job(1))
+    await queue.consumer("w").heartbeat()
+    assert await usage(client) is not None
+    await client.delete(keys.stats_key(QUEUE), keys.workers_key(QUEUE))  # the registry keeps it
+    assert await usage(client) is None
+    await client.hset(keys.stats_key(QUEUE), "unrelated", "1")  # no counter of the library's
+    assert await usage(client) is None
+    await client.hset(keys.stats_key(QUEUE), keys.ACKED, "2")
+    assert await usage(client) == QueueUsage(0, 2, 0, 0, 0, 0, None)  # never incremented: 0
+
+
 async def test_counters_workers_and_in_flight_are_what_the_workers_did(client: Redis) -> None:
     queue = JobQueue(client, QUEUE)
     await queue.push_many([job(1), job(2), job(3)])
