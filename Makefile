@@ -36,13 +36,14 @@ lint: setup
 	@command -v go >/dev/null || { echo "lint: actionlint is built with Go (>= 1.26), and go is not on PATH" >&2; exit 1; }
 	"$$($(PY) -m tests.localcluster tool actionlint)" .github/workflows/*.yml
 
-# Everything but e2e, then the e2e suite on kind or the local cluster (scripts/test.sh, which
-# starts a cold machine's cluster build beside the first part). In TEST_WORKERS processes
-# (pytest-xdist): those tests mostly wait on the redis-server, exporter, Prometheus and
-# promtool processes they start, so on 2 cores three workers take 2.6 min where one took 5.5.
+# `make lint`, everything but e2e, then the e2e suite on kind or the local cluster
+# (scripts/test.sh, which starts a cold machine's cluster build before the lint and the tests).
+# In TEST_WORKERS processes (pytest-xdist): those tests mostly wait on the redis-server,
+# exporter, Prometheus and promtool processes they start, so on 2 cores three workers take
+# 2.6 min where one took 5.5.
 TEST_WORKERS ?= 3
-test: lint tools
-	@TEST_WORKERS=$(TEST_WORKERS) scripts/test.sh
+test: tools
+	@TEST_WORKERS=$(TEST_WORKERS) MAKE="$(MAKE)" scripts/test.sh
 
 unit: tools
 	$(VENV)/bin/pytest -p no:cacheprovider tests/unit

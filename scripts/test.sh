@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# What `make test` runs: everything but e2e in TEST_WORKERS pytest-xdist workers, then the e2e
-# suite (scripts/e2e.sh).
+# What `make test` runs (after `make tools`): `make lint`, everything but e2e in TEST_WORKERS
+# pytest-xdist workers, then the e2e suite (scripts/e2e.sh).
 #
 # On the local backend a machine's first run compiles the cluster's Go components for about
 # half an hour of 2 cores. That build starts here first, in the background at the lowest CPU
-# priority, so it takes what the non-e2e tests leave (they mostly wait on the processes they
-# start); the e2e run waits for it, then finds its products in the cache. Only where the e2e
+# priority, so it takes what the lint and the non-e2e tests leave (the tests mostly wait on the
+# processes they start); the e2e run waits for it, then finds its products in the cache. Only where the e2e
 # run is the local backend as root; where the cluster cannot run, the background step builds
 # nothing and the e2e run says why as before. Its log: .run/prebuild.log.
 set -euo pipefail
@@ -30,6 +30,7 @@ if scripts/e2e.sh local-build; then
     echo "test: the local cluster's build runs beside the tests (nice 19; log .run/prebuild.log)"
 fi
 
+"${MAKE:-make}" --no-print-directory lint
 .venv/bin/pytest -p no:cacheprovider -m "not e2e" -n "${TEST_WORKERS:-3}" tests
 
 if [ -n "$prebuild" ]; then
