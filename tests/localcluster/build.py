@@ -14,7 +14,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -115,15 +115,35 @@ COLD_MINUTES = {
 
 
 @contextmanager
-def exclusive(cache: Path, product: str) -> Iterator[None]:
-    """One builder per product at a time, across processes: `make test` starts the cluster
-    build beside the non-e2e tests and the e2e run asks for the same products later, and two
-    runs on one machine may ask at once. The second waits, then finds the stamp."""
+def _exclusive(cache: Path, product: str) -> Iterator[None]:
     lock = cache / "locks" / f"{product}.lock"
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def built_once(cache: Path, out: Path, fill: Callable[[Path], None]) -> Path:
+    """``out``, made by ``fill`` (into a ``.partial`` directory, renamed and stamped last) unless
+    its stamp is there already.
+
+    One builder per product at a time, across processes: `make test` starts the cluster build
+    beside the non-e2e tests and the e2e run asks for the same products later, and two runs on
+    one machine may ask at once. The second waits on the lock, then finds the stamp.
+    """
+    stamp = out / ".complete"
+    if stamp.exists():
+        return out
+    with _exclusive(cache, out.name):
+        if not stamp.exists():
+            tmp = out.with_name(out.name + ".partial")
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            fill(tmp)
+            shutil.rmtree(out, ignore_errors=True)
+            tmp.rename(out)
+            stamp.touch()
+    return out
 
 
 def go_build_command(component: Component, out: Path) -> tuple[list[str], dict[str, str]]:
@@ -148,21 +168,13 @@ def go_build_command(component: Component, out: Path) -> tuple[list[str], dict[s
 def build_component(component: Component, cache: Path) -> Path:
     """The directory holding ``component``'s binaries, built if this key has none yet."""
     out = binary_dir(component, cache)
-    stamp = out / ".complete"
-    if stamp.exists():
-        return out
-    with exclusive(cache, out.name):
-        if not stamp.exists():
-            _go_build(component, cache, out)
-    return out
+    return built_once(cache, out, lambda tmp: _go_build(component, cache, tmp))
 
 
-def _go_build(component: Component, cache: Path, out: Path) -> None:
+def _go_build(component: Component, cache: Path, tmp: Path) -> None:
     if shutil.which("go") is None:
         raise RuntimeError("go not found on PATH: the cluster's components are built with Go")
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp.mkdir()
     minutes = COLD_MINUTES.get(component.name, 1)
     command, renames = go_build_command(component, tmp)
     with step(
@@ -176,9 +188,6 @@ def _go_build(component: Component, cache: Path, out: Path) -> None:
     missing = [b for b in component.binaries if not (tmp / b).exists()]
     if missing:
         raise RuntimeError(f"go build {component.name} produced no {missing}")
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    (out / ".complete").touch()
 
 
 def module_source(component: str, module: str, cache: Path | None = None) -> Path:
@@ -260,18 +269,10 @@ REDIS_ROOTFS = Rootfs(name="redis", packages=("redis-server", "redis-tools"))
 
 def build_rootfs(spec: Rootfs, cache: Path) -> Path:
     out = cache / "rootfs" / f"{spec.name}-{spec.key()}"
-    if (out / ".complete").exists():
-        return out
-    with exclusive(cache, out.name):
-        if not (out / ".complete").exists():
-            _debootstrap(spec, cache, out)
-    return out
+    return built_once(cache, out, lambda tmp: _debootstrap(spec, cache, tmp))
 
 
-def _debootstrap(spec: Rootfs, cache: Path, out: Path) -> None:
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
+def _debootstrap(spec: Rootfs, cache: Path, tmp: Path) -> None:
     log = cache / "logs" / f"rootfs-{spec.name}.log"
     with step(f"debootstrap {spec.name} root filesystem", expect="cold: ~2 min"):
         sh(
@@ -307,9 +308,6 @@ def _debootstrap(spec: Rootfs, cache: Path, out: Path) -> None:
         sh(["chroot", str(tmp), "apt-get", "clean"], log=log)
         for cruft in ("var/lib/apt/lists", "var/cache/apt/archives"):
             shutil.rmtree(tmp / cruft, ignore_errors=True)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)
-    (out / ".complete").touch()
 
 
 # --------------------------------------------------------------------------- images (buildah)

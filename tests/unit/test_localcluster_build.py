@@ -14,7 +14,7 @@ import pytest
 
 from tests.localcluster.build import (
     Component,
-    exclusive,
+    built_once,
     go_build_command,
     go_env,
     load_components,
@@ -80,12 +80,13 @@ def test_go_writes_each_command_where_the_renames_expect_it(tmp_path: Path) -> N
 
 def test_a_product_being_built_is_locked_against_a_second_builder(tmp_path: Path) -> None:
     lock = tmp_path / "locks" / "kubernetes-abc.lock"
-    # flock locks belong to an open file: a second open conflicts, even in one process.
-    with (
-        exclusive(tmp_path, "kubernetes-abc"),
-        lock.open("w") as other,
-        pytest.raises(BlockingIOError),
-    ):
-        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def fill(partial: Path) -> None:
+        # flock locks belong to an open file: a second open conflicts, even in one process.
+        with lock.open("w") as other, pytest.raises(BlockingIOError):
+            fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        partial.mkdir()
+
+    built_once(tmp_path, tmp_path / "kubernetes-abc", fill)
     with lock.open("w") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the build is done
