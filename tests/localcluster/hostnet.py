@@ -154,6 +154,32 @@ def _read(path: Path) -> str:
 _COUNTERS = re.compile(r"\[\d+:\d+\]")
 
 
+def iptables_facts(saved: str) -> list[str]:
+    """``iptables-save`` output as comparable facts, each named by its table
+    (``filter -A OUTPUT ...``): no counters, no comments, and no built-in chain at ACCEPT.
+
+    Why leave out a built-in chain at ACCEPT (and the table headers): with the nf_tables
+    backend a machine on which iptables never ran has no ``filter`` table at all, and the first
+    ``iptables`` command creates it with its built-in chains at ACCEPT and no rule. That table
+    filters nothing, so "absent" and "every built-in chain ACCEPT" are the same machine; and a
+    rule added to it is one fact, as on a machine where the table existed. A rule, a user chain
+    and any other policy (``filter :FORWARD DROP``) are facts.
+    """
+    facts: list[str] = []
+    table = ""
+    for line in _COUNTERS.sub("", saved).splitlines():
+        line = line.rstrip()
+        if line.startswith("*"):
+            table = line[1:]
+        elif line and line[0] != "#" and line != "COMMIT" and not _ACCEPTING_CHAIN.fullmatch(line):
+            facts.append(f"{table} {line}")
+    return facts
+
+
+# A built-in chain's policy line at ACCEPT (counters removed); user chains read ":NAME -".
+_ACCEPTING_CHAIN = re.compile(r":(INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) ACCEPT")
+
+
 def mount_points(mountinfo: str) -> list[str]:
     return sorted(line.split()[4] for line in mountinfo.splitlines() if line.strip())
 
@@ -168,7 +194,7 @@ def snapshot() -> dict[str, Any]:
         "addresses": sorted(sh(["ip", "-o", "addr", "show"]).splitlines()),
         "routes": sorted(sh(["ip", "route", "show", "table", "all"]).splitlines()),
         "rules": sorted(sh(["ip", "rule", "show"]).splitlines()),
-        "iptables": _COUNTERS.sub("", sh(["iptables-save"], check=False)).splitlines()[1:-1],
+        "iptables": iptables_facts(sh(["iptables-save"], check=False)),
         "sysctls": {name: _read(Path("/proc/sys") / name) for name in SYSCTLS},
         "netns": sorted(p.name for p in Path("/run/netns").glob("*"))
         if Path("/run/netns").is_dir()

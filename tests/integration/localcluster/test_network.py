@@ -48,7 +48,7 @@ def test_namespace_keeps_the_network_rule_and_teardown_restores_the_machine(
         expected_rule = " ".join(["-A", *state.host_rules[0]]) if state.host_rules else None
         changed = [d for d in during if not d.startswith(("netns: added", "mounts: added"))]
         if expected_rule:
-            assert changed == [f"iptables: added {expected_rule}"]
+            assert changed == [f"iptables: added filter {expected_rule}"]
         else:
             assert changed == []
         outside = sh(["cat", "/proc/sys/net/ipv4/ip_forward"]).strip()
