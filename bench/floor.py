@@ -80,6 +80,7 @@ def interleaved(
     names: Sequence[str],
     ours_port: int,
     rotate: Callable[[], object],
+    script_usec: Callable[[], int],
     count: int,
     warmup: int,
 ) -> dict[str, float]:
@@ -88,12 +89,21 @@ def interleaved(
     In turns because this machine's speed drifts by several times within a run (shared VM);
     measured one after the other, a ratio would mostly compare two moments. Each round: a raw
     LLEN round, a constant-HTTP GET, our scrape after every queue's next job was changed
-    (``rotate``, untimed), then our scrape of the same heads again.
+    (``rotate``, untimed), then our scrape of the same heads again. Around that last scrape,
+    ``script_usec`` (Redis' own running total of microseconds in ``EVALSHA``, read untimed)
+    gives the part of it Redis spent inside the read script: the share of our scrape that no
+    work in the exporter can remove.
     """
     ours = client.KeepAliveClient(ours_port)
     body = ours.get()
     llen = RawLlen(redis_port, names)
-    samples: dict[str, list[float]] = {"llen": [], "http": [], "changed": [], "same": []}
+    samples: dict[str, list[float]] = {
+        "llen": [],
+        "http": [],
+        "changed": [],
+        "same": [],
+        "script": [],
+    }
     try:
         with constant_server(body) as port:
             http = client.KeepAliveClient(port)
@@ -104,7 +114,9 @@ def interleaved(
                 _timed(samples["http"], http.get)
                 rotate()
                 _timed(samples["changed"], ours.get)
+                before = script_usec()
                 _timed(samples["same"], ours.get)
+                samples["script"].append((script_usec() - before) / 1e3)
             http.close()
     finally:
         llen.close()
@@ -116,6 +128,7 @@ def interleaved(
         "p50_ms": p50["llen"] + p50["http"],
         "ours_same_heads_p50_ms": p50["same"],
         "ours_changed_heads_p50_ms": p50["changed"],
+        "redis_script_same_heads_p50_ms": p50["script"],
         "rounds": len(samples["llen"]),
         "body_bytes": len(body),
     }

@@ -24,7 +24,8 @@ QUEUES = 10
 SIZES = (1_000, 1_000_000, 10_000_000)
 
 
-def _stat(redis: RedisServer, section: str, line: str, field: str) -> int:
+def redis_stat(redis: RedisServer, section: str, line: str, field: str) -> int:
+    """A field of an ``INFO`` line (``cmdstat_evalsha:calls=3,usec=120,...``), 0 when absent."""
     for entry in redis.cli("INFO", section).splitlines():
         if entry.startswith(line):
             for pair in entry.split(":", 1)[1].split(","):
@@ -56,7 +57,7 @@ def _one(head_bytes: int, args: argparse.Namespace, work: Path) -> dict[str, Any
         seq = client.sequential(exporter.port, args.head_scrapes, args.phase_seconds, warmup=0)
         sent1 = int(redis.cli("INFO", "stats").split("total_net_output_bytes:")[1].split()[0])
         blocked_usec = sum(
-            _stat(redis, "commandstats", f"cmdstat_{command}:", "usec")
+            redis_stat(redis, "commandstats", f"cmdstat_{command}:", "usec")
             for command in ("evalsha", "ping")
         )
         scrapes = max(seq.count, 1)

@@ -96,6 +96,7 @@ def _floor_table(results: dict[str, Any]) -> str:
     for s in results["scenarios"]:
         f = s["floor"]
         same, changed = f["ours_same_heads_p50_ms"], f["ours_changed_heads_p50_ms"]
+        script = f["redis_script_same_heads_p50_ms"]
         rows.append(
             [
                 f"{s['queues']} queue(s)",
@@ -106,6 +107,8 @@ def _floor_table(results: dict[str, Any]) -> str:
                 f"{same / f['p50_ms']:.1f}x",
                 f"{changed:.2f}",
                 f"{changed / f['p50_ms']:.1f}x",
+                f"{script:.2f}",
+                f"{script / f['p50_ms']:.1f}x",
             ]
         )
     title = (
@@ -113,7 +116,7 @@ def _floor_table(results: dict[str, Any]) -> str:
         "answer of our body's size)"
     )
     header = ["", "raw LLEN", "constant HTTP", "floor", "ours", "vs floor"]
-    header += ["ours, heads changed", "vs floor"]
+    header += ["ours, heads changed", "vs floor", "Redis in our read (heads unchanged)", "vs floor"]
     return title + "\n" + _table(header, rows)
 
 

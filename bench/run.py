@@ -155,6 +155,7 @@ def scenario(queues: int, args: argparse.Namespace, work: Path) -> dict[str, Any
             names,
             ours.port,
             workload.rotator(redis.url, names),
+            lambda: heads.redis_stat(redis, "commandstats", "cmdstat_evalsha:", "usec"),
             args.requests,
             args.warmup,
         )
