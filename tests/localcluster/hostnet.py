@@ -21,6 +21,7 @@ from tests.localcluster.progress import sh
 from tests.localcluster.render import Plan
 
 TEST_RANGES = "198.18.0.0/15"
+NETNS_DIR = "/run/netns"
 SYSCTLS = (
     "net/ipv4/ip_forward",
     "net/ipv4/conf/all/route_localnet",
@@ -37,7 +38,7 @@ def nsenter(netns: str) -> list[str]:
     ``ip netns exec`` would also give the command a mount namespace of its own, and the
     kubelet's volume mounts must be seen by containerd.
     """
-    return ["nsenter", f"--net=/run/netns/{netns}", "--"]
+    return ["nsenter", f"--net={NETNS_DIR}/{netns}", "--"]
 
 
 def uplink() -> str | None:
@@ -57,6 +58,7 @@ def open_network(state: RunState, plan: Plan) -> None:
 
     Each is recorded in ``state`` before it is made, so ``close_network`` finds it.
     """
+    state.netns_mount_made = NETNS_DIR not in mount_points(_mountinfo())
     state.save()
     create_netns(state.netns, plan)
     device = uplink()
@@ -69,6 +71,8 @@ def open_network(state: RunState, plan: Plan) -> None:
 
 def close_network(state: RunState) -> None:
     delete_netns(state.netns)
+    if state.netns_mount_made:
+        release_netns_mount()
     for rule in state.host_rules:
         if _rule_present(rule):
             sh(["iptables", "-D", *rule])
@@ -123,7 +127,7 @@ def processes_in(netns: str) -> set[int]:
     whose shim died): a process inside would also keep the namespace alive after deletion.
     """
     try:
-        target = os.stat(f"/run/netns/{netns}").st_ino
+        target = os.stat(f"{NETNS_DIR}/{netns}").st_ino
     except FileNotFoundError:
         return set()
     found = set()
@@ -137,8 +141,19 @@ def processes_in(netns: str) -> set[int]:
 
 
 def delete_netns(netns: str) -> None:
-    if Path("/run/netns", netns).exists():
+    if Path(NETNS_DIR, netns).exists():
         sh(["ip", "netns", "delete", netns], check=False)
+
+
+def release_netns_mount() -> None:
+    """Undo the mount the first ``ip netns add`` on a machine makes of /run/netns.
+
+    ``ip netns delete`` leaves it behind. Only while no namespace is left in it: another
+    run's (or the machine's own) namespace keeps it, and that run's teardown, or nobody's,
+    releases it then.
+    """
+    if NETNS_DIR in mount_points(_mountinfo()) and not any(Path(NETNS_DIR).iterdir()):
+        sh(["umount", NETNS_DIR], check=False)
 
 
 # --------------------------------------------------------------------------- the machine
@@ -180,6 +195,10 @@ def iptables_facts(saved: str) -> list[str]:
 _ACCEPTING_CHAIN = re.compile(r":(INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) ACCEPT")
 
 
+def _mountinfo() -> str:
+    return Path("/proc/self/mountinfo").read_text()
+
+
 def mount_points(mountinfo: str) -> list[str]:
     return sorted(line.split()[4] for line in mountinfo.splitlines() if line.strip())
 
@@ -196,10 +215,10 @@ def snapshot() -> dict[str, Any]:
         "rules": sorted(sh(["ip", "rule", "show"]).splitlines()),
         "iptables": iptables_facts(sh(["iptables-save"], check=False)),
         "sysctls": {name: _read(Path("/proc/sys") / name) for name in SYSCTLS},
-        "netns": sorted(p.name for p in Path("/run/netns").glob("*"))
-        if Path("/run/netns").is_dir()
+        "netns": sorted(p.name for p in Path(NETNS_DIR).glob("*"))
+        if Path(NETNS_DIR).is_dir()
         else [],
-        "mounts": mount_points(Path("/proc/self/mountinfo").read_text()),
+        "mounts": mount_points(_mountinfo()),
     }
 
 

@@ -54,6 +54,9 @@ class RunState:
     started: float = field(default_factory=time.time)
     pids: dict[str, int] = field(default_factory=dict)
     host_rules: list[list[str]] = field(default_factory=list)
+    # True when /run/netns was not a mount point before the run: ``ip netns add`` then made
+    # it one (a shared bind mount of the directory onto itself), and teardown undoes that.
+    netns_mount_made: bool = False
     host_snapshot: dict[str, Any] = field(default_factory=dict)
 
     @property
