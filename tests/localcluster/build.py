@@ -84,6 +84,13 @@ def load_components(path: Path = GO_DIR / "components.json") -> list[Component]:
     ]
 
 
+# The Go compiler's garbage collector target while building. The default (100) collects the
+# compiler's heap four times as often; measured on 2 cores building etcd with an empty build
+# cache, 400 took 87.3 and 88.0 s where 100 took 106.9 and 98.9 s (0.85x), for some hundreds of
+# MB more memory per compile job, which these 24 GiB machines have.
+BUILD_GOGC = "400"
+
+
 def go_env(cache: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
     """One module and build cache for every component: they share most packages."""
     env = dict(base)
@@ -93,6 +100,7 @@ def go_env(cache: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
         GOFLAGS="-buildvcs=false -mod=readonly",
         GOTOOLCHAIN="local",
         CGO_ENABLED="0",
+        GOGC=BUILD_GOGC,
     )
     return env
 
@@ -123,6 +131,11 @@ def _exclusive(cache: Path, product: str) -> Iterator[None]:
         yield
 
 
+def stamp_of(out: Path) -> Path:
+    """The file whose presence says ``out`` is complete (written last by :func:`built_once`)."""
+    return out / ".complete"
+
+
 def built_once(cache: Path, out: Path, fill: Callable[[Path], None]) -> Path:
     """``out``, made by ``fill`` (into a ``.partial`` directory, renamed and stamped last) unless
     its stamp is there already.
@@ -131,7 +144,7 @@ def built_once(cache: Path, out: Path, fill: Callable[[Path], None]) -> Path:
     beside the non-e2e tests and the e2e run asks for the same products later, and two runs on
     one machine may ask at once. The second waits on the lock, then finds the stamp.
     """
-    stamp = out / ".complete"
+    stamp = stamp_of(out)
     if stamp.exists():
         return out
     with _exclusive(cache, out.name):
@@ -207,16 +220,44 @@ def module_source(component: str, module: str, cache: Path | None = None) -> Pat
 OPTIONAL = ("actionlint",)
 
 
+def is_built(component: Component, cache: Path) -> bool:
+    """Whether the cache holds ``component``'s binaries for its current key."""
+    return stamp_of(binary_dir(component, cache)).exists()
+
+
+def fetch_modules(component: Component, cache: Path) -> None:
+    """Download the modules ``component``'s packages import, without compiling anything.
+
+    ``go list -deps`` loads the import graph, which fetches exactly the modules a build needs
+    (``go mod download`` would fetch the whole module graph: far more). Run for the components
+    still to build while an earlier one compiles, it moves their downloads (73 s of KEDA's
+    1.7 GB on a cold machine) off the critical path; Go's module cache locks what it writes, so
+    the build that later finds a module there, or is fetching it too, is safe. A failure here is
+    left for that build to report.
+    """
+    sh(["go", "list", "-deps", "-f", "{{.ImportPath}}", *component.packages],
+       env=go_env(cache), cwd=component.module_dir,
+       log=cache / "logs" / f"go-{component.name}-modules.log", check=False)  # fmt: skip
+
+
 def build_binaries(cache: Path | None = None) -> dict[str, Path]:
-    """Every binary of components.json by name: the path the cluster starts it from."""
+    """Every binary of components.json by name: the path the cluster starts it from.
+
+    One build at a time (each ``go build`` keeps both cores busy), with the downloads of the
+    builds still to come fetched meanwhile in one thread (they wait on the network, not the CPU).
+    """
     cache = cache or cache_dir()
+    components = [c for c in load_components() if c.name not in OPTIONAL]
     found: dict[str, Path] = {}
-    for component in load_components():
-        if component.name in OPTIONAL:
-            continue
-        out = build_component(component, cache)
-        for binary in component.binaries:
-            found[binary] = out / binary
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        for component in components[1:]:
+            if not is_built(component, cache):
+                pool.submit(fetch_modules, component, cache)
+        for component in components:
+            out = build_component(component, cache)
+            for binary in component.binaries:
+                found[binary] = out / binary
+        pool.shutdown(cancel_futures=True)
     return found
 
 

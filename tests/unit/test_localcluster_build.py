@@ -14,9 +14,12 @@ import pytest
 
 from tests.localcluster.build import (
     Component,
+    binary_dir,
     built_once,
+    fetch_modules,
     go_build_command,
     go_env,
+    is_built,
     load_components,
 )
 
@@ -54,19 +57,30 @@ def test_two_commands_of_the_same_last_element_are_refused() -> None:
         go_build_command(clash, Path("/out"))
 
 
-def test_go_writes_each_command_where_the_renames_expect_it(tmp_path: Path) -> None:
-    module = tmp_path / "mod"
+def two_commands(module: Path) -> Component:
+    """A module of two commands (the second imports a library package of the first), in
+    ``module``, as a component."""
     for name in ("first", "second"):
         (module / "cmd" / name).mkdir(parents=True)
-        (module / "cmd" / name / "main.go").write_text("package main\n\nfunc main() {}\n")
+    (module / "lib").mkdir()
+    (module / "lib" / "lib.go").write_text('package lib\n\nconst Name = "lib"\n')
+    (module / "cmd" / "first" / "main.go").write_text("package main\n\nfunc main() {}\n")
+    (module / "cmd" / "second" / "main.go").write_text(
+        'package main\n\nimport "example.test/two/lib"\n\nfunc main() { println(lib.Name) }\n'
+    )
     (module / "go.mod").write_text("module example.test/two\n\ngo 1.21\n")
-    component = Component(
+    return Component(
         name="two",
         version="v0",
         packages=("example.test/two/cmd/first", "example.test/two/cmd/second"),
         binaries=("two-first", "second"),
         ldflags="-s -w",
     )
+
+
+def test_go_writes_each_command_where_the_renames_expect_it(tmp_path: Path) -> None:
+    module = tmp_path / "mod"
+    component = two_commands(module)
     out = tmp_path / "bin"
     out.mkdir()
     command, renames = go_build_command(component, out)
@@ -90,3 +104,27 @@ def test_a_product_being_built_is_locked_against_a_second_builder(tmp_path: Path
     built_once(tmp_path, tmp_path / "kubernetes-abc", fill)
     with lock.open("w") as other:
         fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released when the build is done
+
+
+def test_fetching_a_components_modules_walks_its_imports_and_builds_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "mod"
+    component = two_commands(module)
+    monkeypatch.setattr(Component, "module_dir", property(lambda _: module))
+    cache = tmp_path / "cache"
+    fetch_modules(component, cache)
+    listed = (cache / "logs" / "go-two-modules.log").read_text().splitlines()
+    # The log holds the command, then every package of the import graph: the library the
+    # second command imports is there, so its module would have been fetched.
+    assert "example.test/two/lib" in listed
+    assert "example.test/two/cmd/second" in listed
+    assert not is_built(component, cache)
+    assert not binary_dir(component, cache).exists()
+
+
+def test_a_component_counts_as_built_once_its_directory_is_stamped(tmp_path: Path) -> None:
+    component = COMPONENTS["etcd"]
+    assert not is_built(component, tmp_path)
+    built_once(tmp_path, binary_dir(component, tmp_path), lambda partial: partial.mkdir())
+    assert is_built(component, tmp_path)
