@@ -59,7 +59,7 @@ import json.decoder
 import json.scanner
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -93,13 +93,16 @@ _MEMBERS_PER_CALL = 1000  # queue names per SMISMEMBER (Lua's unpack takes a few
 #   unpack is bounded by its C stack) and its stats hash still holds a counter or its workers
 #   set a worker (or either key is of another type). Read off HMGET and SCARD themselves: an
 #   EXISTS first cost a call per queue, and the library never leaves a hash without counters.
-# '-1' as a string: Redis turns a Lua number argument into text with a printf, per call.
+# '-1' as a string: Redis turns a Lua number argument into text with a printf, per call. The
+# functions it calls per queue are locals: a global is a table lookup (two for redis.call) per use.
 # A head no longer than the prefix is returned as it is: string.sub would copy it (and hash
 # the copy into Lua's string table) for nothing, about a microsecond a queue.
 READ_SCRIPT = f"""\
+local rcall, rpcall, type, sub = redis.call, redis.pcall, type, string.sub
+
 local function usage(key)
   local stats, workers = key .. '{keys.STATS_SUFFIX}', key .. '{keys.WORKERS_SUFFIX}'
-  local counts, found = redis.pcall('HMGET', stats, {_COUNTER_FIELDS}), false
+  local counts, found = rpcall('HMGET', stats, {_COUNTER_FIELDS}), false
   if type(counts) ~= 'table' or counts.err then
     counts, found = false, true
   else
@@ -107,7 +110,7 @@ local function usage(key)
       found = found or counts[j] ~= false
     end
   end
-  local registered = redis.pcall('SCARD', workers)
+  local registered = rpcall('SCARD', workers)
   if type(registered) ~= 'number' then
     registered, found = 0, true
   end
@@ -117,13 +120,13 @@ local function usage(key)
   local live, held, heads = false, false, {{}}
   if registered <= {MAX_WORKERS_READ} then
     live, held = 0, 0
-    for _, id in ipairs(registered > 0 and redis.call('SMEMBERS', workers) or {{}}) do
-      live = live + redis.call('EXISTS', key .. '{keys.HEARTBEAT_INFIX}' .. id)
+    for _, id in ipairs(registered > 0 and rcall('SMEMBERS', workers) or {{}}) do
+      live = live + rcall('EXISTS', key .. '{keys.HEARTBEAT_INFIX}' .. id)
       local list = key .. '{keys.PROCESSING_INFIX}' .. id
-      local n = redis.pcall('LLEN', list)
+      local n = rpcall('LLEN', list)
       if type(n) == 'number' and n > 0 then
         held = held + n
-        heads[#heads + 1] = string.sub(redis.call('LINDEX', list, '-1'), 1, {PREFIX_BYTES})
+        heads[#heads + 1] = sub(rcall('LINDEX', list, '-1'), 1, {PREFIX_BYTES})
       end
     end
   end
@@ -133,23 +136,23 @@ end
 local used = {{}}
 for first = 2, #KEYS, {_MEMBERS_PER_CALL} do
   local last = math.min(#KEYS, first + {_MEMBERS_PER_CALL - 1})
-  local flags = redis.pcall('SMISMEMBER', KEYS[1], unpack(KEYS, first, last))
+  local flags = rpcall('SMISMEMBER', KEYS[1], unpack(KEYS, first, last))
   for j = 1, type(flags) == 'table' and #flags or 0 do
     used[first + j - 2] = flags[j]
   end
 end
-local out, extra = {{redis.call('INFO', 'persistence') .. redis.call('INFO', 'memory')}}, {{}}
+local out, extra = {{rcall('INFO', 'persistence') .. rcall('INFO', 'memory')}}, {{}}
 for i = 1, #KEYS - 1 do
   local key = KEYS[i + 1]
-  local depth = redis.pcall('LLEN', key)
+  local depth = rpcall('LLEN', key)
   if type(depth) == 'table' then
     out[2 * i] = depth.err or 'ERR'
     out[2 * i + 1] = false
   else
     out[2 * i] = depth
-    local head = depth > 0 and redis.call('LINDEX', key, '-1')
+    local head = depth > 0 and rcall('LINDEX', key, '-1')
     if head and #head > {PREFIX_BYTES} then
-      head = string.sub(head, 1, {PREFIX_BYTES})
+      head = sub(head, 1, {PREFIX_BYTES})
     end
     out[2 * i + 1] = head
     local found = used[i] == 1 and usage(key)
@@ -188,11 +191,9 @@ class QueueUsage:
     oldest_in_flight_at: datetime | None
 
 
-# Not frozen: a frozen dataclass sets each field through object.__setattr__, 1.4 against 0.3 us
-# per instance, and a read builds one per queue (1.1 ms a scrape at 1000 queues).
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class QueueState:
-    """What one queue key looked like at snapshot time.
+    """What one queue key looked like at snapshot time (:attr:`Snapshot.queues`).
 
     ``depth`` is ``None`` when the key could not be read as a list (``error`` says why); a
     missing key is an empty queue (LLEN answers 0), which is the truth for Redis lists.
@@ -246,12 +247,42 @@ class MemoryState:
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """A consistent picture: all queue values come from one atomic script call."""
+    """A consistent picture: all queue values come from one atomic script call.
 
-    queues: tuple[QueueState, ...]
+    Kept as columns, one entry per queue of the read in its order (repeats included), not as an
+    object per queue: at 1000 queues building a ``QueueState`` each took a millisecond of every
+    scrape, and the exporter writes each column as one metric family without looking at the
+    queues one by one. :attr:`queues` is the per-queue view, for the operator and queuectl.
+
+    ``depths[i]`` is ``None`` where the key is no list (``errors[i]`` is the error's code);
+    ``enqueued[i]`` the next job's ``timestamp`` in Unix seconds, ``None`` when the queue is
+    empty or the timestamp unreadable; ``usages`` holds the queues the library has used.
+    """
+
+    names: tuple[str, ...]
+    depths: Sequence[int | None]
+    enqueued: Sequence[float | None]
     persistence: PersistenceState
     memory: MemoryState
     ping_seconds: float
+    errors: Mapping[int, str] = field(default_factory=dict)
+    usages: Mapping[int, QueueUsage] = field(default_factory=dict)
+
+    @property
+    def queues(self) -> tuple[QueueState, ...]:
+        """One :class:`QueueState` per queue, built on each access."""
+        return tuple(
+            QueueState(
+                name,
+                depth,
+                None if at is None else datetime.fromtimestamp(at, UTC),
+                self.errors.get(i),
+                self.usages.get(i),
+            )
+            for i, (name, depth, at) in enumerate(
+                zip(self.names, self.depths, self.enqueued, strict=True)
+            )
+        )
 
 
 # The C scanners json.loads itself runs on: one for any JSON value, one for a string's body.
@@ -384,6 +415,13 @@ def job_age_seconds(enqueued_at: datetime, now: datetime) -> float:
     return max(0.0, (now - enqueued_at).total_seconds())
 
 
+def ages_seconds(enqueued: Sequence[float | None], now: datetime) -> list[float | None]:
+    """:func:`job_age_seconds` of a column of Unix times (:attr:`Snapshot.enqueued`), ``None``
+    where the time is: one subtraction of floats per queue instead of a ``timedelta``."""
+    at = now.timestamp()
+    return [None if t is None else (age if (age := at - t) > 0 else 0.0) for t in enqueued]
+
+
 def parse_info(text: str) -> dict[str, str]:
     """``INFO`` text (``# Section`` headers, ``key:value`` lines) as a dict of strings."""
     fields: dict[str, str] = {}
@@ -495,8 +533,15 @@ def _usage(reply: object) -> QueueUsage | None:
 _UNSEEN: Any = object()  # HeadStamps' "not parsed in the last read" (None is a parsed answer)
 
 
+def _epoch(raw: str | bytes) -> float | None:
+    """:func:`job_enqueued_at` in Unix seconds, the form :attr:`Snapshot.enqueued` keeps."""
+    at = job_enqueued_at(raw)
+    return None if at is None else at.timestamp()
+
+
 class HeadStamps:
-    """:func:`job_enqueued_at` remembered for the heads of the previous read only.
+    """:func:`job_enqueued_at` (in Unix seconds) remembered for the heads of the previous read
+    only.
 
     Why: at 1000 queues reading the timestamps was most of a scrape's CPU (json.loads of every
     head, about 2.5 us each), while between two scrapes most heads do not change (an idle or
@@ -507,35 +552,35 @@ class HeadStamps:
     """
 
     def __init__(self) -> None:
-        self._seen: dict[str | bytes, datetime | None] = {}
+        self._seen: dict[str | bytes, float | None] = {}
 
-    def __call__(self, heads: Sequence[str | bytes | None]) -> list[datetime | None]:
+    def __call__(self, heads: Sequence[str | bytes | None]) -> list[float | None]:
         """The timestamps of one read's heads; these heads are what the next read may reuse.
 
         A whole read at once, not a call per head: at 1000 queues the calls showed.
         """
         previous, seen = self._seen, {}
-        stamps: list[datetime | None] = []
+        stamps: list[float | None] = []
         for head in heads:
             stamp = None
             if head is not None:
                 stamp = previous.get(head, _UNSEEN)
                 if stamp is _UNSEEN:
-                    stamp = job_enqueued_at(head)
+                    stamp = _epoch(head)
                 seen[head] = stamp
             stamps.append(stamp)
         self._seen = seen
         return stamps
 
 
-def _parse_all(heads: Sequence[str | bytes | None]) -> list[datetime | None]:
+def _parse_all(heads: Sequence[str | bytes | None]) -> list[float | None]:
     """Every head's timestamp, for a caller that keeps no :class:`HeadStamps`."""
-    return [job_enqueued_at(head) for head in heads]
+    return [None if head is None else _epoch(head) for head in heads]
 
 
-def _broken(name: str, error: object) -> QueueState:
-    """A queue whose key is no list (WRONGTYPE and friends): no depth, the error's code."""
-    return QueueState(name, None, None, error=_text(error).split(" ", 1)[0] or "ERR")
+def _error_code(error: object) -> str:
+    """The code of the error a key that is no list answers ``LLEN`` with (``WRONGTYPE``)."""
+    return _text(error).split(" ", 1)[0] or "ERR"
 
 
 def resp_command(*parts: bytes) -> bytes:
@@ -617,10 +662,11 @@ async def run_read_script(client: Redis, request: ReadRequest) -> tuple[float, l
     return ping_seconds, list(replies)
 
 
-def _usages(pairs: Sequence[object]) -> dict[int, QueueUsage | None]:
+def _usages(pairs: Sequence[object]) -> dict[int, QueueUsage]:
     """The script's trailing (position, usage) pairs, by index into the queues."""
-    positions, usages = pairs[::2], pairs[1::2]
-    return {int(cast(int, at)) - 1: _usage(u) for at, u in zip(positions, usages, strict=True)}
+    positions, replies = pairs[::2], pairs[1::2]
+    usages = {int(cast(int, at)) - 1: _usage(u) for at, u in zip(positions, replies, strict=True)}
+    return {at: usage for at, usage in usages.items() if usage is not None}
 
 
 async def read_snapshot(
@@ -643,21 +689,20 @@ async def read_snapshot(
     end = 1 + 2 * len(names)
     if len(replies) < end or (len(replies) - end) % 2:
         raise ResponseError(f"the read script answered {len(replies)} items for {len(names)} keys")
-    heads = replies[2:end:2]
-    enqueued = (_parse_all if stamps is None else stamps)(heads)
-    # One comprehension, no call per queue: at 1000 queues each call and isinstance shows. A
-    # depth is an int unless the key is no list; a head is bytes, text or None (RESP's nil
-    # for Lua's false).
-    states = [
-        QueueState(name, depth, at) if type(depth) is int else _broken(name, depth)
-        for name, depth, at in zip(names, replies[1:end:2], enqueued, strict=True)
-    ]
-    for at, usage in _usages(replies[end:]).items():
-        states[at].usage = usage
+    # A head is bytes, text or None (RESP's nil for Lua's false); a depth an int unless the key
+    # is no list, which the script answers with the error's text (and no head).
+    depths: list[int | None] = replies[1:end:2]
+    errors = {i: _error_code(d) for i, d in enumerate(depths) if type(d) is not int}
+    if errors:
+        depths = [None if i in errors else d for i, d in enumerate(depths)]
     info = parse_info(_text(replies[0]))
     return Snapshot(
-        queues=tuple(states),
+        names=names,
+        depths=depths,
+        enqueued=(_parse_all if stamps is None else stamps)(replies[2:end:2]),
         persistence=parse_persistence(info),
         memory=parse_memory(info),
         ping_seconds=ping_seconds,
+        errors=errors,
+        usages=_usages(replies[end:]),
     )

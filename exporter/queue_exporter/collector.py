@@ -51,8 +51,10 @@ from queue_core.snapshot import (
 )
 from queue_exporter.metrics import (
     CONTENT_TYPE,
+    AnyFamily,
     Family,
     ProcText,
+    QueueLabels,
     build_families,
     process_families,
     render,
@@ -151,6 +153,7 @@ class QueueCollector:
         self._queues = tuple(queues)
         self._request = prepare_read(self._queues)  # the same bytes on every scrape
         self._stamps = HeadStamps()  # heads unchanged since the last read are not parsed again
+        self._labels = QueueLabels(self._queues)  # every queue's label text, escaped once
         self._deadline = deadline_seconds
         self._inflight: asyncio.Task[Reading] | None = None
         self._redis_was_up: bool | None = None
@@ -198,8 +201,8 @@ class QueueCollector:
         if reason is not None:
             self._errors[reason] += 1
         proc = read_proc()
-        families = [
-            *build_families(snapshot, seconds, datetime.now(UTC), loading),
+        families: list[AnyFamily] = [
+            *build_families(snapshot, seconds, datetime.now(UTC), loading, self._labels),
             *scrape_stats_families(self._reads, self._errors, reason),
             *self._static,
             *(process_families(proc) if proc is not None else ()),
@@ -222,7 +225,8 @@ class QueueCollector:
             self._redis_was_up = up
         if reading.snapshot is None:
             return
-        bad = {q.name: q.error for q in reading.snapshot.queues if q.error is not None}
+        snapshot = reading.snapshot
+        bad = {snapshot.names[at]: error for at, error in snapshot.errors.items()}
         for name, error in bad.items():
             if self._bad_keys.get(name) != error:
                 log.error(

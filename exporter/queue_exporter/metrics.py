@@ -31,9 +31,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import ClassVar, Literal
 
-from queue_core.snapshot import LoadingState, QueueUsage, Snapshot, job_age_seconds
+from queue_core.snapshot import LoadingState, QueueUsage, Snapshot, ages_seconds, job_age_seconds
 
 PREFIX = "redis_queue_"
 UP = PREFIX + "up"
@@ -108,19 +108,64 @@ class Family:
         self.samples.append((values, value))
 
 
+class QueueLabels:
+    """The label text ``{queue="..."} `` of each queue of a read, escaped once.
+
+    Why: at 1000 queues, escaping and framing every queue's label again for each family was
+    most of a scrape's rendering, and a collector's queue list never changes, so it keeps one
+    of these; :func:`build_families` makes one for a snapshot that comes without.
+    """
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = tuple(names)
+        self.texts = [f'{{queue="{escape_label_value(name)}"}} ' for name in self.names]
+
+
+@dataclass(slots=True)
+class QueueFamily:
+    """A family of one sample per queue (the ``queue`` label), as a column of values aligned
+    with ``queues``: ``None`` where a queue has no sample.
+
+    Values are ints, or, with ``decimals`` (ages), finite floats: what Redis' counts and the
+    ages of parsed timestamps are, so they are written without :func:`format_value`'s checks.
+    """
+
+    name: str
+    help: str
+    queues: QueueLabels
+    values: Sequence[float | None]
+    type: Literal["gauge", "counter"] = "gauge"
+    decimals: int | None = None
+    labels: ClassVar[tuple[str, ...]] = ("queue",)
+
+    @property
+    def samples(self) -> list[tuple[tuple[str, ...], float]]:
+        """The samples as a :class:`Family` holds them (for readers other than :func:`render`)."""
+        return [
+            ((name,), value)
+            for name, value in zip(self.queues.names, self.values, strict=True)
+            if value is not None
+        ]
+
+
+AnyFamily = Family | QueueFamily
+
+
 def build_families(
     snapshot: Snapshot | None,
     scrape_seconds: float,
     now: datetime,
     loading: LoadingState | None = None,
-) -> list[Family]:
+    queues: QueueLabels | None = None,
+) -> list[AnyFamily]:
     """Metric families for one scrape; ``snapshot`` is ``None`` when Redis did not answer.
 
     ``now`` is passed in (not read here) so ages are deterministic in tests and consistent
     across all queues of one scrape. ``loading`` is given when the read failed because Redis
     is loading its dataset: then ``redis_queue_redis_loading`` is 1 (and the loaded fraction is
     published when Redis reports it), after a successful read it is 0, and when Redis did not
-    answer at all it has no sample, because whether it is loading is then unknown.
+    answer at all it has no sample, because whether it is loading is then unknown. ``queues``
+    is the snapshot's queues' labels from a caller that keeps them across scrapes.
     """
     up = Family(UP, "1 if Redis answered this scrape's PING and read within the deadline, else 0")
     up.add((), 1.0 if snapshot is not None else 0.0)
@@ -131,23 +176,27 @@ def build_families(
     is_loading = Family(
         LOADING, "1 while Redis loads its dataset (AOF) and answers -LOADING, 0 when it served"
     )
+    families: list[AnyFamily] = [up, duration]
     if snapshot is None:
         if loading is None:
-            return [up, duration]
+            return families
         is_loading.add((), 1.0)
         ratio = Family(LOADING_RATIO, "Fraction of the dataset a loading Redis has read (0-1)")
         if loading.loaded_ratio is not None:
             ratio.add((), loading.loaded_ratio)
-        return [up, duration, is_loading, ratio]
+        return [*families, is_loading, ratio]
     is_loading.add((), 0.0)
+    if queues is None or queues.names != snapshot.names:
+        queues = QueueLabels(snapshot.names)
 
     ping = Family(PING, "Round-trip time of this scrape's PING to Redis")
     ping.add((), snapshot.ping_seconds)
-    depth = Family(DEPTH, "Jobs waiting in the queue (LLEN)", ("queue",))
-    age = Family(
+    depth = QueueFamily(DEPTH, "Jobs waiting in the queue (LLEN)", queues, snapshot.depths)
+    age = QueueFamily(
         OLDEST_JOB_AGE,
         "Age of the next job to be processed, from its timestamp field",
-        ("queue",),
+        queues,
+        ages_seconds(snapshot.enqueued, now),
         decimals=AGE_DECIMALS,
     )
     key_error = Family(
@@ -155,20 +204,8 @@ def build_families(
         "1 when a configured queue key cannot be read as a list (e.g. WRONGTYPE)",
         ("queue", "error"),
     )
-    usage = usage_families()
-    # Appending to the lists directly: at 1000 queues the per-sample check of add() shows.
-    depths, ages, errors = depth.samples, age.samples, key_error.samples
-    for queue in snapshot.queues:
-        depth_now, enqueued_at = queue.depth, queue.oldest_enqueued_at
-        if depth_now is None:
-            errors.append(((queue.name, queue.error or "ERR"), 1.0))
-            continue
-        label = (queue.name,)
-        depths.append((label, depth_now))
-        if enqueued_at is not None:
-            ages.append((label, job_age_seconds(enqueued_at, now)))
-        if queue.usage is not None:
-            add_usage(usage, queue.name, queue.usage, now)
+    for at, error in snapshot.errors.items():
+        key_error.add((snapshot.names[at], error), 1.0)
 
     persistence = snapshot.persistence
     aof_enabled = Family(AOF_ENABLED, "1 if Redis has appendonly enabled")
@@ -190,13 +227,12 @@ def build_families(
     if memory.max_bytes is not None:
         limit.add((), memory.max_bytes)
     return [
-        up,
-        duration,
+        *families,
         ping,
         depth,
         age,
         key_error,
-        *usage.values(),
+        *usage_families(queues, snapshot.usages, now),
         aof_enabled,
         aof_write,
         aof_rewrite,
@@ -207,67 +243,65 @@ def build_families(
     ]
 
 
-def usage_families() -> dict[str, Family]:
-    """The per-queue families of the library's bookkeeping, empty, keyed by name."""
-    return {
-        family.name: family
-        for family in (
-            Family(IN_FLIGHT, "Jobs held by reliable consumers, claimed and not acked", ("queue",)),
-            Family(WORKERS, "Reliable consumers whose heartbeat lease is alive", ("queue",)),
-            Family(
-                WORKERS_REGISTERED,
-                "Reliable consumers registered, alive or not yet reaped after their lease ended",
-                ("queue",),
-            ),
-            Family(
-                OLDEST_IN_FLIGHT_AGE,
-                "Age (since it was enqueued) of the oldest job a reliable consumer holds",
-                ("queue",),
-                decimals=AGE_DECIMALS,
-            ),
-            Family(
-                ENQUEUED,
-                "Jobs pushed through the library (dead letters requeued included)",
-                ("queue",),
-                type="counter",
-            ),
-            Family(
-                ACKED,
-                "Jobs acknowledged by a reliable consumer, or taken by an at-most-once pop",
-                ("queue",),
-                type="counter",
-            ),
-            Family(
-                DEAD_LETTERED,
-                "Payloads the library moved to the dead-letter list because they were no job",
-                ("queue",),
-                type="counter",
-            ),
-        )
-    }
+# The per-queue families of the library's bookkeeping: name, HELP, type, decimals.
+USAGE_FAMILIES: tuple[tuple[str, str, Literal["gauge", "counter"], int | None], ...] = (
+    (IN_FLIGHT, "Jobs held by reliable consumers, claimed and not acked", "gauge", None),
+    (WORKERS, "Reliable consumers whose heartbeat lease is alive", "gauge", None),
+    (
+        WORKERS_REGISTERED,
+        "Reliable consumers registered, alive or not yet reaped after their lease ended",
+        "gauge",
+        None,
+    ),
+    (
+        OLDEST_IN_FLIGHT_AGE,
+        "Age (since it was enqueued) of the oldest job a reliable consumer holds",
+        "gauge",
+        AGE_DECIMALS,
+    ),
+    (ENQUEUED, "Jobs pushed through the library (dead letters requeued included)", "counter", None),
+    (
+        ACKED,
+        "Jobs acknowledged by a reliable consumer, or taken by an at-most-once pop",
+        "counter",
+        None,
+    ),
+    (
+        DEAD_LETTERED,
+        "Payloads the library moved to the dead-letter list because they were no job",
+        "counter",
+        None,
+    ),
+)
 
 
-def add_usage(families: dict[str, Family], queue: str, usage: QueueUsage, now: datetime) -> None:
-    """A queue's bookkeeping samples: a value Redis does not hold (a counter never incremented,
-    workers above the read's cap) has no sample, never a made-up 0."""
-    label = (queue,)
-    values: tuple[tuple[str, float | None], ...] = (
-        (IN_FLIGHT, usage.in_flight),
-        (WORKERS, usage.live_workers),
-        (WORKERS_REGISTERED, usage.registered_workers),
-        (
-            OLDEST_IN_FLIGHT_AGE,
-            None
-            if usage.oldest_in_flight_at is None
-            else job_age_seconds(usage.oldest_in_flight_at, now),
-        ),
-        (ENQUEUED, usage.enqueued),
-        (ACKED, usage.acked),
-        (DEAD_LETTERED, usage.dead_lettered),
+def usage_values(usage: QueueUsage, now: datetime) -> tuple[float | None, ...]:
+    """A queue's bookkeeping, in :data:`USAGE_FAMILIES`' order: a value Redis does not hold (a
+    counter never incremented, workers above the read's cap) is ``None``, never a made-up 0."""
+    held_since = usage.oldest_in_flight_at
+    return (
+        usage.in_flight,
+        usage.live_workers,
+        usage.registered_workers,
+        None if held_since is None else job_age_seconds(held_since, now),
+        usage.enqueued,
+        usage.acked,
+        usage.dead_lettered,
     )
-    for name, value in values:
-        if value is not None:
-            families[name].samples.append((label, value))
+
+
+def usage_families(
+    queues: QueueLabels, usages: Mapping[int, QueueUsage], now: datetime
+) -> list[QueueFamily]:
+    """:data:`USAGE_FAMILIES` for the queues that have a usage (by position in ``queues``)."""
+    columns: list[list[float | None]] = [[None] * len(queues.names) for _ in USAGE_FAMILIES]
+    for at, usage in usages.items():
+        for column, value in zip(columns, usage_values(usage, now), strict=True):
+            column[at] = value
+    return [
+        QueueFamily(name, text, queues, column, kind, decimals)
+        for (name, text, kind, decimals), column in zip(USAGE_FAMILIES, columns, strict=True)
+    ]
 
 
 def build_info_family(version: str, python_version: str) -> Family:
@@ -394,29 +428,17 @@ def format_value(value: float, decimals: int | None = None) -> str:
     return "+Inf" if value > 0 else "-Inf"
 
 
-def _plain(samples: list[tuple[tuple[str, ...], float]]) -> bool:
-    """Whether every sample of a one-label family can be written as it is: no label value to
-    escape, and every value an ``int`` or a finite ``float``, whose ``repr`` is what Go parses.
-
-    Checked for the whole family at once (a join, a set of types and a ``sum``, all run in C)
-    because per sample, two function calls were most of the rendering time at 1000 queues. A
-    sum of finite values can only overflow to infinity, which sends a family to the careful
-    path, never the other way.
-    """
-    labels = "".join([values[0] for values, _ in samples])
-    if "\\" in labels or '"' in labels or "\n" in labels:
-        return False
-    values = [value for _, value in samples]
-    if not set(map(type, values)) <= _REPR_EXACT:
-        return False
-    total = sum(values)
-    return total - total == 0
+def _queue_lines(family: QueueFamily) -> list[str]:
+    """A :class:`QueueFamily`'s sample lines: one f-string per queue with a value."""
+    pairs = zip(family.queues.texts, family.values, strict=True)
+    name = family.name
+    if family.decimals is None:
+        return [f"{name}{label}{value}" for label, value in pairs if value is not None]
+    spec = f".{family.decimals}f"  # as format_value writes them
+    return [f"{name}{label}{value:{spec}}" for label, value in pairs if value is not None]
 
 
-_REPR_EXACT = {int, float}  # types whose repr is the text format's (a bool's is not: True)
-
-
-def render(families: Sequence[Family]) -> bytes:
+def render(families: Sequence[AnyFamily]) -> bytes:
     """The text exposition (format 0.0.4) of ``families``, UTF-8 encoded.
 
     Families without samples are still announced with HELP and TYPE, as prometheus_client
@@ -426,26 +448,10 @@ def render(families: Sequence[Family]) -> bytes:
     for family in families:
         name, decimals = family.name, family.decimals
         lines.append(f"# HELP {name} {escape_help(family.help)}\n# TYPE {name} {family.type}")
-        if not family.labels:
+        if isinstance(family, QueueFamily):
+            lines.extend(_queue_lines(family))
+        elif not family.labels:
             lines.extend([f"{name} {format_value(value, decimals)}" for _, value in family.samples])
-        elif len(family.labels) == 1:  # the per-queue families: one f-string per sample
-            head = f'{name}{{{family.labels[0]}="'
-            if not _plain(family.samples):
-                lines.extend(
-                    [
-                        f'{head}{escape_label_value(values[0])}"}} {format_value(value, decimals)}'
-                        for values, value in family.samples
-                    ]
-                )
-            elif decimals is None:
-                lines.extend(
-                    [f'{head}{values[0]}"}} {value!r}' for values, value in family.samples]
-                )
-            else:
-                spec = f".{decimals}f"  # as format_value writes them, ints included
-                lines.extend(
-                    [f'{head}{values[0]}"}} {value:{spec}}' for values, value in family.samples]
-                )
         else:
             heads = [f'{label}="' for label in family.labels]
             for values, value in family.samples:

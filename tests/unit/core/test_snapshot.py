@@ -221,14 +221,14 @@ def test_head_stamps_parse_a_head_once_and_keep_only_the_last_reads_heads() -> N
     second = encode_job(Job(tenant_id="t", ticket_id="T-2", description="d", timestamp=later))
     stamps = HeadStamps()
     (seen,) = stamps([first])
-    assert seen == STAMP
+    assert seen == STAMP.timestamp()  # Unix seconds, as Snapshot.enqueued holds them
     again, changed, empty = stamps([first, second, None])
     assert again is seen  # unchanged head: the same answer object, not parsed again
-    assert changed == later  # a changed head is another key: parsed
+    assert changed == later.timestamp()  # a changed head is another key: parsed
     assert empty is None
     stamps([second])
     (forgotten,) = stamps([first])  # the read before this one did not see `first`
-    assert forgotten == STAMP
+    assert forgotten == STAMP.timestamp()
     assert forgotten is not seen
 
 

@@ -48,8 +48,32 @@ def parsed(body: bytes) -> Samples:
     }
 
 
-def snapshot(*queues: QueueState, memory: MemoryState = MEMORY) -> Snapshot:
-    return Snapshot(queues=queues, persistence=PERSISTENCE, memory=memory, ping_seconds=0.001)
+def snapshot(
+    *queues: QueueState,
+    memory: MemoryState = MEMORY,
+    persistence: PersistenceState = PERSISTENCE,
+) -> Snapshot:
+    """The snapshot a read of these queues' states gives, in its columns."""
+    return Snapshot(
+        names=tuple(q.name for q in queues),
+        depths=[q.depth for q in queues],
+        enqueued=[None if (at := q.oldest_enqueued_at) is None else at.timestamp() for q in queues],
+        persistence=persistence,
+        memory=memory,
+        ping_seconds=0.001,
+        errors={at: q.error for at, q in enumerate(queues) if q.error is not None},
+        usages={at: q.usage for at, q in enumerate(queues) if q.usage is not None},
+    )
+
+
+def test_a_snapshots_queues_are_its_columns_one_state_per_queue() -> None:
+    states = (
+        QueueState("a", 3, NOW - timedelta(seconds=1.5)),
+        QueueState("b", None, None, error="WRONGTYPE"),
+        QueueState("c", 0, None, usage=QueueUsage(1, 1, 0, 1, 1, 0, None)),
+        QueueState("a", 3, NOW - timedelta(seconds=1.5)),  # a repeated queue keeps its place
+    )
+    assert snapshot(*states).queues == states
 
 
 def test_loading_is_one_while_redis_loads_zero_after_a_read_and_unknown_when_down() -> None:
@@ -105,9 +129,7 @@ def test_memory_and_rewrite_status() -> None:
         aof_rewrite_in_progress=False,
         aof_last_rewrite_ok=False,
     )
-    got = samples(
-        metrics.build_families(Snapshot((), failed, MEMORY, ping_seconds=0.001), 0.01, NOW)
-    )
+    got = samples(metrics.build_families(snapshot(persistence=failed), 0.01, NOW))
     assert got[(metrics.AOF_LAST_REWRITE_OK, ())] == 0.0
 
 
@@ -151,7 +173,7 @@ def test_usage_series_only_for_queues_the_library_touched_and_none_made_up() -> 
             NOW,
         )
     )
-    usage_names = set(metrics.usage_families())
+    usage_names = {name for name, *_ in metrics.USAGE_FAMILIES}
     assert {k: v for k, v in got.items() if k[0] in usage_names} == {
         (metrics.IN_FLIGHT, (("queue", "busy"),)): 5.0,
         (metrics.WORKERS, (("queue", "busy"),)): 2.0,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from queue_core.snapshot import LoadingState, MemoryState, PersistenceState, QueueState, Snapshot
+from queue_core.snapshot import LoadingState, MemoryState, PersistenceState, Snapshot
 from queue_operator.conditions import Condition, merge_conditions
 from queue_operator.redis_probe import report_from_snapshot, report_loading, report_unreachable
 
@@ -61,13 +61,13 @@ def snapshot(**persistence: bool) -> Snapshot:
         **persistence,
     }
     return Snapshot(
-        queues=(
-            QueueState("enhancement:queue", 7, None),
-            QueueState("bad", None, None, error="WRONGTYPE"),
-        ),
+        names=("enhancement:queue", "bad"),
+        depths=(7, None),
+        enqueued=(None, None),
         persistence=PersistenceState(**state),
         memory=MemoryState(used_bytes=1_048_576, max_bytes=None),
         ping_seconds=0.001,
+        errors={1: "WRONGTYPE"},
     )
 
 
