@@ -53,7 +53,7 @@ def report_from_snapshot(snapshot: Snapshot) -> StatusReport:
             entry["error"] = state.error
         queues.append(entry)
     aof = snapshot.persistence
-    first = snapshot.queues[0].depth if snapshot.queues else None
+    first = snapshot.depths[0] if snapshot.depths else None
     ready = Condition("Ready", "True", "RedisAnswering", "Redis answers PING")
     if not aof.aof_enabled:
         persistence = Condition("PersistenceHealthy", "False", "AOFDisabled", "appendonly is off")

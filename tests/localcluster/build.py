@@ -249,7 +249,8 @@ def build_binaries(cache: Path | None = None) -> dict[str, Path]:
     cache = cache or cache_dir()
     components = [c for c in load_components() if c.name not in OPTIONAL]
     found: dict[str, Path] = {}
-    with ThreadPoolExecutor(max_workers=1) as pool:
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
         for component in components[1:]:
             if not is_built(component, cache):
                 pool.submit(fetch_modules, component, cache)
@@ -257,6 +258,7 @@ def build_binaries(cache: Path | None = None) -> dict[str, Path]:
             out = build_component(component, cache)
             for binary in component.binaries:
                 found[binary] = out / binary
+    finally:  # a failed build reports at once, without waiting for the fetches still queued
         pool.shutdown(cancel_futures=True)
     return found
 
