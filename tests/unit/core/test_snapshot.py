@@ -43,6 +43,7 @@ VALID_SPELLINGS = [
     '"timestamp": "2025-11-01T12:00:30.123456Z"}',
     '{"timestamp": "\\u0032025-11-01T12:00:30.123456Z"}',
     '{"timestamp": "2025-11-01T12:00:30.123456"}',  # naive is UTC by contract
+    ' \t\r\n{"timestamp": "2025-11-01T12:00:30.123456Z"} \t\r\n',  # JSON's whitespace
 ]
 
 # Payloads with no usable timestamp: unknown age, never an exception.
@@ -53,6 +54,11 @@ CORRUPT_PAYLOADS: list[str | bytes | None] = [
     "not json",
     "\ufeff" + '{"timestamp": "2025-11-01T12:00:30Z"}',
     '{"timestamp": "2025-11-01T12:00:30Z"} trailing',
+    '{"timestamp": "2025-11-01T12:00:30Z"} {}',
+    # Whitespace to str.strip but not to JSON, either side of the object: json.loads refuses.
+    '{"timestamp": "2025-11-01T12:00:30Z"}\x0b',
+    '\x0c{"timestamp": "2025-11-01T12:00:30Z"}',
+    '\u00a0{"timestamp": "2025-11-01T12:00:30Z"}',
     '{"timestamp": "2025-11-01T12:00:30Z"',
     "[1, 2]",
     '"a string"',
