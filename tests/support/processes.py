@@ -17,7 +17,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -287,16 +287,34 @@ class PrometheusServer:
             self.process.wait(timeout=30)
 
 
-def scrape_config(target_port: int, interval: str = "1s") -> dict[str, Any]:
-    """A Prometheus config scraping one exporter on loopback."""
+def scrape_config(
+    target_port: int,
+    interval: str = "1s",
+    labels: Mapping[str, str] | None = None,
+    kube_state_metrics: str | None = None,
+) -> dict[str, Any]:
+    """A Prometheus config scraping one exporter on loopback.
+
+    ``labels`` are the exporter's target labels (in a cluster the ServiceMonitor gives it
+    ``namespace`` and ``service``, which the chart's queries select on); ``kube_state_metrics``
+    is a ``host:port`` scraped with ``honor_labels``, as kube-prometheus-stack scrapes
+    kube-state-metrics, so a stand-in's ``namespace`` labels are kept.
+    """
+    target: dict[str, Any] = {"targets": [f"{LOOPBACK}:{target_port}"]}
+    if labels:
+        target["labels"] = dict(labels)
+    jobs: list[dict[str, Any]] = [{"job_name": "redis-queue-exporter", "static_configs": [target]}]
+    if kube_state_metrics is not None:
+        jobs.append(
+            {
+                "job_name": "kube-state-metrics",
+                "honor_labels": True,
+                "static_configs": [{"targets": [kube_state_metrics]}],
+            }
+        )
     return {
         "global": {"scrape_interval": interval, "evaluation_interval": interval},
-        "scrape_configs": [
-            {
-                "job_name": "redis-queue-exporter",
-                "static_configs": [{"targets": [f"{LOOPBACK}:{target_port}"]}],
-            }
-        ],
+        "scrape_configs": jobs,
     }
 
 

@@ -25,11 +25,11 @@ import redis
 
 from tests.support.helm import NAMESPACE, RELEASE, Helm, find
 from tests.support.processes import (
-    LOOPBACK,
     ExporterProcess,
     ExpositionServer,
     PrometheusServer,
     RedisServer,
+    scrape_config,
     wait_until,
 )
 
@@ -177,27 +177,10 @@ def stack(
     rules, band_query, proportional_query = _render_rules(Helm.named("helm4"), tmp_path)
     exporter = start_exporter(redis_server.url, queues=f"{QUEUE},enhancement:dlq")
     with KubeStateMetricsStub() as ksm:
-        config = {
-            "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-            "scrape_configs": [
-                {
-                    # What the ServiceMonitor / scrape snippet produce in a cluster: the exporter
-                    # series carry the namespace and service target labels.
-                    "job_name": "redis-queue-exporter",
-                    "static_configs": [
-                        {
-                            "targets": [f"{LOOPBACK}:{exporter.port}"],
-                            "labels": {"namespace": NAMESPACE, "service": EXPORTER_SERVICE},
-                        }
-                    ],
-                },
-                {
-                    "job_name": "kube-state-metrics",
-                    "honor_labels": True,
-                    "static_configs": [{"targets": [ksm.target]}],
-                },
-            ],
-        }
+        # What the ServiceMonitor / scrape snippet produce in a cluster: the exporter series
+        # carry the namespace and service target labels.
+        labels = {"namespace": NAMESPACE, "service": EXPORTER_SERVICE}
+        config = scrape_config(exporter.port, labels=labels, kube_state_metrics=ksm.target)
         prometheus = start_prometheus(config, rule_files=(rules,))
         yield Stack(redis_server, exporter, ksm, prometheus, band_query, proportional_query)
 

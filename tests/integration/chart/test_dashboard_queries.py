@@ -30,11 +30,11 @@ from queue_exporter.metrics import ACKED, DEAD_LETTERED, IN_FLIGHT, UP
 from tests.support.grafana import PanelTarget, panel_targets, substitute
 from tests.support.helm import NAMESPACE, RELEASE
 from tests.support.processes import (
-    LOOPBACK,
     ExporterProcess,
     ExpositionServer,
     PrometheusServer,
     RedisServer,
+    scrape_config,
     wait_until,
 )
 
@@ -112,25 +112,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         ).start(work)
         prometheus = PrometheusServer(
             work_dir=work / "prometheus",
-            config={
-                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-                "scrape_configs": [
-                    {
-                        "job_name": "redis-queue",
-                        "static_configs": [
-                            {
-                                "targets": [f"{LOOPBACK}:{exporter.port}"],
-                                "labels": {"namespace": NAMESPACE, "service": SERVICE},
-                            }
-                        ],
-                    },
-                    {
-                        "job_name": "kube-state-metrics",
-                        "honor_labels": True,
-                        "static_configs": [{"targets": [ksm.target]}],
-                    },
-                ],
-            },
+            config=scrape_config(
+                exporter.port,
+                labels={"namespace": NAMESPACE, "service": SERVICE},
+                kube_state_metrics=ksm.target,
+            ),
         ).start()
         stack = Stack(prometheus)
         acked = f'{ACKED}{{{SERIES},queue="{QUEUE}"}}'
