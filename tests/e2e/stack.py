@@ -7,7 +7,14 @@ from typing import Any
 
 import redis
 
-from tests.support.kube import Kubectl, PortForward, condition_true, secret_value, wait_for
+from tests.support.kube import (
+    WORKER,
+    Kubectl,
+    PortForward,
+    condition_true,
+    secret_value,
+    wait_for,
+)
 
 
 def redis_password(kubectl: Kubectl, rqueue: dict[str, Any]) -> str:
@@ -134,6 +141,15 @@ def wait_gone(kubectl: Kubectl, objects: list[tuple[str, str]], timeout: float, 
         what=what,
         interval=3,
     )
+
+
+def worker_hpa(kubectl: Kubectl) -> dict[str, Any] | None:
+    """The HPA scaling the stand-in workers: the chart's (prometheus-adapter engine) or the one
+    KEDA generates for the chart's ScaledObject (keda engine)."""
+    for hpa in kubectl.items("hpa"):
+        if hpa["spec"]["scaleTargetRef"]["name"] == WORKER:
+            return hpa
+    return None
 
 
 def assert_pvc_kept(kubectl: Kubectl, pvc: str, message: str) -> None:

@@ -7,21 +7,12 @@ engines (the chart's HPA for prometheus-adapter, KEDA's generated HPA for keda).
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
-from tests.e2e.stack import RedisSession
+from tests.e2e.stack import RedisSession, worker_hpa
 from tests.support.kube import QUEUE, WORKER, E2ESettings, Kubectl, make_jobs, wait_for
 
 pytestmark = pytest.mark.e2e
-
-
-def worker_hpa(kubectl: Kubectl) -> dict[str, Any] | None:
-    for hpa in kubectl.items("hpa"):
-        if hpa["spec"]["scaleTargetRef"]["name"] == WORKER:
-            return hpa
-    return None
 
 
 def replicas(kubectl: Kubectl) -> int:

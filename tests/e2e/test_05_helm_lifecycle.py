@@ -16,6 +16,7 @@ from tests.e2e.stack import (
     wait_gone,
     wait_pod_ready,
     wait_rqueue_ready,
+    worker_hpa,
 )
 from tests.support.kube import (
     APPENDFSYNC_KEY,
@@ -105,3 +106,11 @@ def test_uninstall_keeps_the_pvc(kubectl: Kubectl, settings: E2ESettings, rqueue
         what="the RedisQueue and its StatefulSet gone after helm uninstall",
     )
     assert_pvc_kept(kubectl, pvc, "helm uninstall deleted the Redis PVC")
+    # Nothing of the release may go on scaling the user's workers: the chart's HPA is one of
+    # its objects; KEDA's is deleted with the ScaledObject once KEDA has run its finalizer.
+    wait_for(
+        lambda: worker_hpa(kubectl) is None,
+        timeout=settings.ready_timeout,
+        what="no HPA scaling the workers after helm uninstall",
+        interval=3,
+    )
