@@ -2,7 +2,8 @@
 
 Both the exporter's collector and the operator's status refresh (a periodic job of its sweeper)
 call :func:`read_snapshot`, so "how deep is the queue" has one answer in the whole project, and
-:func:`job_age_seconds` is the one definition of a job's age. The read costs **one round trip**
+:func:`job_age_seconds` is the one definition of a job's age (:func:`ages_seconds` is the same
+rule for a whole column, the exporter's hot path). The read costs **one round trip**
 whatever the number of queues: one write carries a PING (its latency is what
 ``redis_queue_ping_seconds`` reports: its reply leaves Redis before the script runs, undiluted
 by the read) and **one script call** (``EVALSHA``) that returns ``INFO persistence`` and
