@@ -146,8 +146,11 @@ def _redis_container(spec: RedisQueueSpec, owner: Owner) -> Manifest:
             {"name": "data", "mountPath": DATA_DIR},
             {"name": "config", "mountPath": CONFIG_DIR, "readOnly": True},
         ],
-        # Loading a large AOF can take minutes; liveness must not kill Redis while it loads.
-        "startupProbe": _probe(period=10, timeout=5, failures=180),
+        # Loading a large AOF can take minutes; liveness must not kill Redis while it loads
+        # (900 x 2 s: 30 minutes). Every 2 s, because Redis is Ready only once this probe has
+        # passed, and the kubelet's first try usually comes before the container runs: at a
+        # 10 s period every restart or roll kept the queue away from its clients ~10 s longer.
+        "startupProbe": _probe(period=2, timeout=5, failures=900),
         "livenessProbe": _probe(period=10, timeout=5, failures=6),
         "readinessProbe": _probe(period=5, timeout=3, failures=2),
         "securityContext": _container_security(),
@@ -270,7 +273,9 @@ def build_exporter_deployment(
             {"name": "AI_AGENTS_QUEUES", "value": ",".join(spec.queues)},
         ],
         "ports": [{"name": "metrics", "containerPort": EXPORTER_PORT, "protocol": "TCP"}],
-        "readinessProbe": {**http_probe, "periodSeconds": 10, "timeoutSeconds": 3},
+        # 5 s: the first try usually comes before Python listens, and until the next one the
+        # new exporter is not in its Service (Prometheus does not scrape it).
+        "readinessProbe": {**http_probe, "periodSeconds": 5, "timeoutSeconds": 3},
         "livenessProbe": {**http_probe, "periodSeconds": 20, "timeoutSeconds": 5},
         "securityContext": _container_security(),
     }

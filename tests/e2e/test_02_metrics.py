@@ -53,7 +53,7 @@ def test_pushed_jobs_appear_in_metrics_and_prometheus(
 
                 assert (
                     wait_for(
-                        depth_in_prometheus, timeout=180, what=f"{query} == {PUSHED}", interval=5
+                        depth_in_prometheus, timeout=180, what=f"{query} == {PUSHED}", interval=2
                     )
                     == PUSHED
                 )
@@ -85,5 +85,5 @@ def test_prometheus_loaded_the_charts_alerting_and_recording_rules(
             return names if declared <= names else None
 
         assert declared <= wait_for(
-            loaded, timeout=180, what="the chart's rules loaded", interval=5
+            loaded, timeout=180, what="the chart's rules loaded", interval=2
         )

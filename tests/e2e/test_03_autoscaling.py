@@ -32,7 +32,7 @@ def test_workers_scale_up_over_threshold_and_down_after_draining(
         lambda: replicas(kubectl) == low,
         timeout=settings.scale_down_timeout,
         what=f"workers at minReplicas {low} before the test",
-        interval=5,
+        interval=2,
     )
 
     queue = QUEUE
@@ -47,7 +47,7 @@ def test_workers_scale_up_over_threshold_and_down_after_draining(
                 lambda: n if (n := replicas(kubectl)) > low else None,
                 timeout=settings.scale_up_timeout,
                 what=f"workers above {low} with depth {depth}",
-                interval=5,
+                interval=2,
             )
             assert low < scaled <= high
             live = kubectl.get("hpa", hpa["metadata"]["name"])
@@ -60,5 +60,5 @@ def test_workers_scale_up_over_threshold_and_down_after_draining(
         lambda: replicas(kubectl) == low,
         timeout=settings.scale_down_timeout,
         what=f"workers back to {low} after draining",
-        interval=5,
+        interval=2,
     )

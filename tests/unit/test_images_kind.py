@@ -202,8 +202,8 @@ def test_the_two_dockerfiles_differ_only_in_their_component() -> None:
 
     def recipe(part: str) -> list[tuple[str, str]]:
         return [
-            # the extra `[part]` and the console script `queue-part`
-            (ins.keyword, re.sub(rf"(?<=[\[-]){part}\b", "<part>", ins.args))
+            # the extra `[part]` or `"part"` and the console script `queue-part`
+            (ins.keyword, re.sub(rf'(?<=[\[\-"]){part}\b', "<part>", ins.args))
             for ins in instructions(DOCKERFILES[part])
             if ins.keyword not in {"LABEL", "EXPOSE"}
         ]
