@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -138,7 +138,7 @@ def stamp_of(out: Path) -> Path:
     return out / ".complete"
 
 
-def built_once(cache: Path, out: Path, fill: Callable[[Path], None]) -> Path:
+def built_once(cache: Path, out: Path, fill: Callable[[Path], object]) -> Path:
     """``out``, made by ``fill`` (into a ``.partial`` directory, renamed and stamped last) unless
     its stamp is there already.
 
@@ -359,7 +359,13 @@ def _debootstrap(spec: Rootfs, cache: Path, tmp: Path) -> None:
 
 
 def buildah_env(cache: Path, base: Mapping[str, str] = os.environ) -> dict[str, str]:
-    """buildah's storage in the cache, not /var/lib/containers: nothing outside is touched."""
+    """buildah's storage in the cache, not /var/lib/containers.
+
+    One file outside remains: containers/image keeps its map of which compressed blob a layer
+    became (``/var/lib/containers/cache/blob-info-cache-v1.boltdb``, for root) where buildah
+    has no setting for it. It is a cache (a push without it compresses again) of a few hundred
+    KB, and what lets a push to a registry that has the blobs skip them.
+    """
     conf = cache / "buildah" / "storage.conf"
     if not conf.exists():
         conf.parent.mkdir(parents=True, exist_ok=True)
@@ -379,6 +385,32 @@ def image_exists(name: str, env: Mapping[str, str]) -> bool:
     return bool(
         sh(["buildah", "images", "--quiet", "--filter", f"reference={name}"], env=env).strip()
     )
+
+
+def registry_seed_key(image_ids: Mapping[str, str]) -> str:
+    """The key of a registry storage holding exactly these images (name -> image ID)."""
+    digest = hashlib.sha256()
+    for name in sorted(image_ids):
+        digest.update(f"{name} {image_ids[name]}\n".encode())
+    return digest.hexdigest()[:12]
+
+
+def registry_seed(images: Sequence[str], cache: Path) -> Path:
+    """Where a run's registry storage is kept for the runs after it, keyed by the images that
+    do not change from run to run (the base images and the project images' Python base).
+
+    Why: ``buildah push`` compresses every layer again for each new registry, about 30 s a
+    run, while these images change only when their binaries or root filesystems do. A run
+    whose registry starts from the copy pushes them in a second or two (the registry already
+    has every blob), and uploads only the project's layers that changed.
+    """
+    env = buildah_env(cache)
+    ids = {
+        name: sh(["buildah", "inspect", "--type", "image", "--format", "{{.FromImageID}}", name],
+                 env=env).strip()
+        for name in images
+    }  # fmt: skip
+    return cache / "registry" / registry_seed_key(ids)
 
 
 def image_from_tree(

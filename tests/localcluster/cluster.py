@@ -156,9 +156,9 @@ def up(cache: Path | None = None) -> Cluster:
     with step("binaries (Go modules under cluster/go) and Debian root filesystems"):
         binaries = build.build_all(cache)
     with step("base images (Debian root filesystems, pause, tools)"):
-        images = build.ensure_cluster_images(binaries, cache)
+        base_images = build.ensure_cluster_images(binaries, cache)
     with step("project images from exporter/Dockerfile and operator/Dockerfile"):
-        images += build.build_project_images(cache)
+        project_images = build.build_project_images(cache)
 
     run_id = new_run_id()
     run_dir = runs_dir() / run_id
@@ -177,7 +177,7 @@ def up(cache: Path | None = None) -> Cluster:
         hostnet.open_network(state, plan)
     _write_configs(cluster)
     _start_control_plane(cluster)
-    _start_registry(cluster, images, cache)
+    _start_registry(cluster, base_images, project_images, cache)
     _start_node(cluster)
     _install_basics(cluster)
     (run_dir / "env").write_text(
@@ -306,11 +306,26 @@ def _start_control_plane(cluster: Cluster) -> None:
         )  # fmt: skip
 
 
-def _start_registry(cluster: Cluster, images: list[str], cache: Path) -> None:
+def _start_registry(
+    cluster: Cluster, base_images: list[str], project_images: list[str], cache: Path
+) -> None:
+    """The run's registry, its storage started from the cache's copy of an earlier run's.
+
+    The copy is the run's own (the storage lives in the run directory), so two runs never
+    write one storage, and every image is pushed again, so the project's images are this
+    run's: of theirs, only the layers that changed are uploaded (the Python base and, unless
+    the lock changed, the dependencies are in the copy already).
+    """
     plan = cluster.plan
+    storage = plan.path("registry")
+    seed = build.registry_seed([*base_images, build.BASE_IMAGE], cache)
+    if build.stamp_of(seed).exists():
+        with step("registry storage of an earlier run with the same base images, from the cache"):
+            shutil.copytree(seed, storage, ignore=shutil.ignore_patterns(".complete"))
     with step(f"OCI registry on {plan.registry} (Debian docker-registry)"):
         cluster.start("registry", ["docker-registry", "serve", str(plan.path("registry.yml"))])
         cluster.wait("registry", lambda: cluster.http_ok(f"http://{plan.registry}/v2/"))
+    images = [*base_images, *project_images]
     env = build.buildah_env(cache)
     with step(f"push {len(images)} images to the registry"):
         for image in images:
@@ -322,6 +337,7 @@ def _start_registry(cluster: Cluster, images: list[str], cache: Path) -> None:
                 ),
                 env=env,
             )  # fmt: skip
+    build.built_once(cache, seed, lambda tmp: shutil.copytree(storage, tmp, dirs_exist_ok=True))
 
 
 def _start_node(cluster: Cluster) -> None:

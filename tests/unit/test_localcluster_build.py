@@ -21,6 +21,7 @@ from tests.localcluster.build import (
     go_env,
     is_built,
     load_components,
+    registry_seed_key,
 )
 
 COMPONENTS = {c.name: c for c in load_components()}
@@ -128,3 +129,12 @@ def test_a_component_counts_as_built_once_its_directory_is_stamped(tmp_path: Pat
     assert not is_built(component, tmp_path)
     built_once(tmp_path, binary_dir(component, tmp_path), lambda partial: partial.mkdir())
     assert is_built(component, tmp_path)
+
+
+def test_a_registry_seed_is_keyed_by_exactly_its_images() -> None:
+    images = {"rqs.test/redis:7.0": "sha256:aa", "rqs.test/pause:3.10": "sha256:bb"}
+    key = registry_seed_key(images)
+    assert registry_seed_key(dict(reversed(images.items()))) == key  # order does not matter
+    assert registry_seed_key({**images, "rqs.test/pause:3.10": "sha256:cc"}) != key  # rebuilt
+    assert registry_seed_key({"rqs.test/redis:7.0": "sha256:aa"}) != key  # one image fewer
+    assert registry_seed_key({**images, "rqs.test/x:1": "sha256:dd"}) != key  # one more
