@@ -255,9 +255,12 @@ def test_local_stack_serves_queue_depth_and_stops_cleanly(local_stack: LocalStac
     assert shipped, "the rule file holds no alerts"
     assert shipped <= loaded, (shipped, loaded)
 
-    # Ctrl-C: the script stops every child and exits; nothing keeps a port.
-    stack.process.send_signal(signal.SIGINT)
+    # Ctrl-C as a terminal sends it, to the whole foreground process group (the script runs in
+    # a session of its own): the script stops every child in order and exits 0; none of them
+    # quits on its own first, and nothing keeps a port.
+    os.killpg(stack.process.pid, signal.SIGINT)
     assert stack.process.wait(timeout=90) == 0, stack.text()
+    assert "unexpectedly" not in stack.text()
     leftovers = {pid: commands[pid] for pid in children if _alive(pid)}
     assert not leftovers, f"processes left after Ctrl-C: {leftovers}"
     for port in stack.ports:
