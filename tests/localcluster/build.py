@@ -21,7 +21,9 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from tests.localcluster import trim as trimming
 from tests.localcluster.layout import GO_DIR, REPO_ROOT, cache_dir
 from tests.localcluster.progress import say, sh, step
 
@@ -52,6 +54,8 @@ class Component:
     ldflags: str
     # Go build tags; Prometheus' drop every service discovery but Kubernetes' (half its build).
     tags: str = ""
+    # Plug-ins left out of the build (KEDA's scalers but Prometheus'): see trim.py.
+    trim: trimming.Trim | None = None
 
     @property
     def module_dir(self) -> Path:
@@ -68,6 +72,9 @@ class Component:
         digest.update(self.ldflags.encode())
         digest.update(self.tags.encode())
         digest.update(" ".join(self.packages).encode())
+        if self.trim is not None:  # what is left out, and the code that leaves it out
+            digest.update(repr(self.trim).encode())
+            digest.update(Path(trimming.__file__).read_bytes())
         return digest.hexdigest()[:12]
 
 
@@ -81,9 +88,26 @@ def load_components(path: Path = GO_DIR / "components.json") -> list[Component]:
             binaries=tuple(e["binaries"]),
             ldflags=e.get("ldflags", ""),
             tags=e.get("tags", ""),
+            trim=_trim(e["trim"]) if "trim" in e else None,
         )
         for e in entries
     ]
+
+
+def _trim(entry: Mapping[str, Any]) -> trimming.Trim:
+    """components.json's ``trim``: the module and one of its edits (see trim.py)."""
+    edit: trimming.StubOut | trimming.KeepImports
+    if "stub_out" in entry:
+        spec = entry["stub_out"]
+        edit = trimming.StubOut(
+            package=spec["package"],
+            keep=tuple(spec["keep"]),
+            interface=spec["interface"],
+        )
+    else:
+        spec = entry["keep_imports"]
+        edit = trimming.KeepImports(file=spec["file"], keep=tuple(spec["keep"]))
+    return trimming.Trim(module=entry["module"], edit=edit)
 
 
 # The Go compiler's garbage collector target while building. The default (100) collects the
@@ -114,9 +138,9 @@ def binary_dir(component: Component, cache: Path) -> Path:
 # Cold times measured on 2 cores (cluster/go/README.md), for the progress line.
 COLD_MINUTES = {
     "kubernetes": 15,
-    "keda": 12,
+    "keda": 7,
     "prometheus": 8,
-    "coredns": 4,
+    "coredns": 2,
     "prometheus-adapter": 3,
     "kube-state-metrics": 3,
     "prometheus-operator": 3,
@@ -196,13 +220,34 @@ def _go_build(component: Component, cache: Path, tmp: Path) -> None:
         f"go build {component.name} {component.version} ({', '.join(component.binaries)})",
         expect=f"cold: up to ~{minutes} min on 2 cores; log {cache / 'logs'}",
     ):
-        sh(command, env=go_env(cache), cwd=component.module_dir,
+        sh(command, env=go_env(cache), cwd=source_dir(component, cache),
            log=cache / "logs" / f"go-{component.name}.log")  # fmt: skip
     for built, binary in renames.items():
         (tmp / built).rename(tmp / binary)
     missing = [b for b in component.binaries if not (tmp / b).exists()]
     if missing:
         raise RuntimeError(f"go build {component.name} produced no {missing}")
+
+
+def trimmed_dir(component: Component, cache: Path) -> Path:
+    """The trimmed source tree of ``component``. Not named as its binaries' directory: a
+    product's lock is named after its directory, and the binaries' is held while this is made."""
+    return cache / "go" / "trimmed" / f"{component.name}-{component.key()}-source"
+
+
+def source_dir(component: Component, cache: Path) -> Path:
+    """Where ``component``'s go commands run: its wrapper module, or for a trimmed component
+    the wrapper beside the trimmed copy of its upstream module (made once per key)."""
+    spec = component.trim
+    if spec is None:
+        return component.module_dir
+    return built_once(
+        cache,
+        trimmed_dir(component, cache),
+        lambda tmp: trimming.prepare(
+            spec, module_source(component.name, spec.module, cache), component.module_dir, tmp
+        ),
+    )
 
 
 def module_source(component: str, module: str, cache: Path | None = None) -> Path:
@@ -238,7 +283,7 @@ def fetch_modules(component: Component, cache: Path) -> None:
     left for that build to report.
     """
     sh(["go", "list", "-deps", "-f", "{{.ImportPath}}", *component.packages],
-       env=go_env(cache), cwd=component.module_dir,
+       env=go_env(cache), cwd=source_dir(component, cache),
        log=cache / "logs" / f"go-{component.name}-modules.log", check=False)  # fmt: skip
 
 
