@@ -54,7 +54,7 @@ class Component:
     ldflags: str
     # Go build tags; Prometheus' drop every service discovery but Kubernetes' (half its build).
     tags: str = ""
-    # Plug-ins left out of the build (KEDA's scalers but Prometheus'): see trim.py.
+    # Plug-ins left out of the build (KEDA's scalers but two, CoreDNS' plug-ins but six): trim.py.
     trim: trimming.Trim | None = None
 
     @property
