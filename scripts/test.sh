@@ -5,7 +5,9 @@
 # On the local backend a machine's first run compiles the cluster's Go components for about
 # half an hour of 2 cores. That build starts here first, in the background at the lowest CPU
 # priority, so it takes what the lint and the non-e2e tests leave (the tests mostly wait on the
-# processes they start); the e2e run waits for it, then finds its products in the cache. Only
+# processes they start); the e2e run waits for it, then finds its products in the cache. KEDA
+# is left out of it (it only downloads KEDA's modules): only the e2e run's second phase runs
+# KEDA, so the e2e run builds it beside the cluster's start and the first phase. Only
 # where the e2e run is the local backend as root; where the cluster cannot run, the background
 # step builds nothing and the e2e run says why as before. Its log: .run/prebuild.log.
 set -euo pipefail

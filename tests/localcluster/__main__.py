@@ -4,8 +4,11 @@ check          say whether the cluster can run here (exit 0) or what is missing 
 build          build (or reuse) binaries, root filesystems and images; start nothing
 prebuild       build (or reuse) the binaries and root filesystems only, where the cluster
                can run (else say why and exit 0): what `make test` runs beside the non-e2e
-               tests, so a machine's first run compiles meanwhile
+               tests, so a machine's first run compiles meanwhile; all but KEDA's (see late)
 up             bring a cluster up and leave it running; prints its run directory
+late [RUN_DIR] KEDA's binaries and images, with RUN_DIR pushed into that run's registry:
+               what the e2e run does beside the cluster's start and its first phase
+               (prometheus-adapter), at nice 19
 down [ID|all]  tear down one run (default: every run on this machine) and check the
                machine is as it was before it (exit 1 when not)
 e2e [ARGS]     up, install the stack, pytest -m e2e tests/e2e [ARGS], logs on failure,
@@ -26,7 +29,14 @@ from pathlib import Path
 from types import FrameType
 
 from tests.localcluster import build, cluster, hostnet
-from tests.localcluster.layout import REPO_ROOT, RunState, cache_dir, existing_runs, runs_dir
+from tests.localcluster.layout import (
+    LATE_PID,
+    REPO_ROOT,
+    RunState,
+    cache_dir,
+    existing_runs,
+    runs_dir,
+)
 from tests.localcluster.progress import say, sh
 from tests.support.kube import tool
 
@@ -70,11 +80,39 @@ def collect_logs(state: RunState) -> Path:
     return out
 
 
+def _late(run_dir: Path | None = None) -> subprocess.Popen[bytes]:
+    """``late`` (with ``run_dir``: and its push) at nice 19, in a session of its own."""
+    args = [str(run_dir)] if run_dir else []
+    return subprocess.Popen(
+        ["nice", "-n", "19", sys.executable, "-m", "tests.localcluster", "late", *args],
+        cwd=REPO_ROOT,
+        start_new_session=True,
+    )
+
+
+def _stop_running(procs: list[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            _stop_session(proc)
+
+
 def e2e(pytest_args: list[str]) -> int:
     signal.signal(signal.SIGTERM, _terminate)
-    up = cluster.up()
+    # KEDA (build.LATE) runs only in the second phase: a cold machine compiles it beside the
+    # project's images, the cluster's start and the first phase, at the lowest priority, so
+    # they keep the CPU they use. Then a second `late` (waiting on the first's lock) pushes
+    # its images into the run's registry; the second phase waits for that one.
+    late = [_late()]
+    try:
+        up = cluster.up()
+    except BaseException:
+        _stop_running(late)
+        raise
+    run_dir = Path(up.state.run_dir)
     rc = 1
     try:
+        late.append(_late(run_dir))
+        (run_dir / LATE_PID).write_text(str(late[-1].pid), encoding="utf-8")
         done = subprocess.run(
             up.inside(
                 [
@@ -91,6 +129,7 @@ def e2e(pytest_args: list[str]) -> int:
         )
         rc = done.returncode
     finally:
+        _stop_running(late)  # the run ended first (a subset of the tests, or a failure)
         if rc != 0:
             collect_logs(up.state)
         left = cluster.down(up.state)
@@ -137,7 +176,7 @@ def main(argv: list[str]) -> int:
         build.build_project_images()
         return 0
     if command == "build":
-        build.ensure_cluster_images(build.build_all())
+        build.ensure_cluster_images({**build.build_all(), **build.build_late()})
         build.build_project_images()
         return 0
     if command == "prebuild":
@@ -145,11 +184,18 @@ def main(argv: list[str]) -> int:
         if problem:
             say(f"prebuild: nothing built, the local cluster cannot run here: {problem}")
             return 0
-        build.build_all()
+        build.build_all(fetch_late=True)
         return 0
     if command == "up":
         state = cluster.up().state
+        cluster.late_images(Path(state.run_dir))
         print(json.dumps({"run_dir": state.run_dir, "netns": state.netns}))
+        return 0
+    if command == "late":
+        if rest:
+            cluster.late_images(Path(rest[0]))
+        else:
+            build.tool_images(build.build_late())
         return 0
     if command == "down":
         return down(rest[0] if rest else "all")

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.localcluster import build, hostnet, pki, render
-from tests.localcluster.layout import RunState, cache_dir, new_run_id, runs_dir
+from tests.localcluster.layout import (
+    LATE_DONE,
+    LATE_FAILED,
+    LATE_PID,
+    RunState,
+    cache_dir,
+    new_run_id,
+    runs_dir,
+)
 from tests.localcluster.progress import CommandFailed, say, sh, step
 from tests.support.kube import tool
 
@@ -156,7 +164,9 @@ def up(cache: Path | None = None) -> Cluster:
     with step("binaries (Go modules under cluster/go) and Debian root filesystems"):
         binaries = build.build_all(cache)
     with step("base images (Debian root filesystems, pause, tools)"):
-        base_images = build.ensure_cluster_images(binaries, cache)
+        # The late components' too where they are built already: the registry's seed then
+        # holds them, and late_images finds them pushed (a warm run waits on nothing).
+        base_images = build.ensure_cluster_images({**binaries, **build.built_late(cache)}, cache)
     with step("project images from exporter/Dockerfile and operator/Dockerfile"):
         project_images = build.build_project_images(cache)
 
@@ -325,19 +335,54 @@ def _start_registry(
     with step(f"OCI registry on {plan.registry} (Debian docker-registry)"):
         cluster.start("registry", ["docker-registry", "serve", str(plan.path("registry.yml"))])
         cluster.wait("registry", lambda: cluster.http_ok(f"http://{plan.registry}/v2/"))
-    images = [*base_images, *project_images]
+    _push(cluster.state, [*base_images, *project_images], cache)
+    build.built_once(cache, seed, lambda tmp: shutil.copytree(storage, tmp, dirs_exist_ok=True))
+
+
+def _push(state: RunState, images: Sequence[str], cache: Path) -> None:
+    """``images`` into the run's registry (from inside its network namespace)."""
+    registry = render.Plan(run_dir=Path(state.run_dir)).registry
     env = build.buildah_env(cache)
     with step(f"push {len(images)} images to the registry"):
         for image in images:
             path = image.split("/", 1)[1]
             sh(
-                cluster.inside(
-                    ["buildah", "push", "--quiet", "--tls-verify=false", image,
-                     f"docker://{plan.registry}/{path}"]
-                ),
+                [*hostnet.nsenter(state.netns), "buildah", "push", "--quiet",
+                 "--tls-verify=false", image, f"docker://{registry}/{path}"],
                 env=env,
             )  # fmt: skip
-    build.built_once(cache, seed, lambda tmp: shutil.copytree(storage, tmp, dirs_exist_ok=True))
+
+
+def late_images(run_dir: Path, cache: Path | None = None) -> None:
+    """build.LATE's binaries and images, pushed into the running cluster's registry.
+
+    What the e2e run's second phase (KEDA) needs and its first does not: the e2e run starts
+    this beside the first phase, at the lowest CPU priority, so a cold machine compiles KEDA
+    while the cluster starts and the prometheus-adapter tests run. ``LATE_DONE`` in the run
+    directory says it is done, ``LATE_FAILED`` why not (:func:`wait_for_late` reads them).
+    """
+    cache = cache or cache_dir()
+    try:
+        images = build.tool_images(build.build_late(cache), cache)
+        _push(RunState.load(run_dir), images, cache)
+    except BaseException as error:
+        (run_dir / LATE_FAILED).write_text(f"{type(error).__name__}: {error}", encoding="utf-8")
+        raise
+    (run_dir / LATE_DONE).touch()
+
+
+def wait_for_late(run_dir: Path, timeout: float = 3600) -> None:
+    """Until :func:`late_images` is done for this run; raises when it failed or is gone."""
+    pid_file, deadline = run_dir / LATE_PID, time.monotonic() + timeout
+    while not (run_dir / LATE_DONE).exists():
+        if (run_dir / LATE_FAILED).exists():
+            reason = (run_dir / LATE_FAILED).read_text(encoding="utf-8")
+            raise RuntimeError(f"the build of {', '.join(build.LATE)} failed: {reason}")
+        if pid_file.exists() and not _alive(int(pid_file.read_text())):
+            raise RuntimeError(f"the build of {', '.join(build.LATE)} exited unfinished")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the build of {', '.join(build.LATE)} took over {timeout:g}s")
+        time.sleep(1)
 
 
 def _start_node(cluster: Cluster) -> None:

@@ -20,6 +20,10 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 GO_DIR = REPO_ROOT / "cluster" / "go"
 CACHE_ENV = "REDIS_QUEUE_CACHE"
 RUNS_ENV = "REDIS_QUEUE_RUNS"
+# In a run directory, how the ``late`` command (build.LATE's binaries and images, pushed into
+# the run's registry beside the e2e run's first phase) tells the second phase it is done: its
+# process id, then one of the two others (``failed`` holds the reason).
+LATE_PID, LATE_DONE, LATE_FAILED = "late.pid", "late.done", "late.failed"
 
 
 def cache_dir(env: Mapping[str, str] = os.environ) -> Path:

@@ -26,6 +26,7 @@ from tests.localcluster.build import (
     module_source,
     project_image,
 )
+from tests.localcluster.cluster import wait_for_late
 from tests.localcluster.layout import REPO_ROOT
 from tests.localcluster.progress import sh, step
 from tests.support.kube import tool
@@ -187,6 +188,8 @@ class Stack:
 
     def switch_to_keda(self) -> None:
         """KEDA's metrics server takes the external metrics API over from the adapter."""
+        with step("KEDA's binaries and images, built beside the first phase (`late`)"):
+            wait_for_late(self.run_dir)
         with step("KEDA (its config/minimal, our images) in place of prometheus-adapter"):
             self.kubectl("delete", "apiservice", "v1beta1.external.metrics.k8s.io")
             self.kubectl("delete", "deployment", "-n", addons.MONITORING, "prometheus-adapter")

@@ -15,6 +15,7 @@ import pytest
 from tests.localcluster.build import (
     Component,
     binary_dir,
+    binary_tree,
     built_once,
     fetch_modules,
     go_build_command,
@@ -138,3 +139,17 @@ def test_a_registry_seed_is_keyed_by_exactly_its_images() -> None:
     assert registry_seed_key({**images, "rqs.test/pause:3.10": "sha256:cc"}) != key  # rebuilt
     assert registry_seed_key({"rqs.test/redis:7.0": "sha256:aa"}) != key  # one image fewer
     assert registry_seed_key({**images, "rqs.test/x:1": "sha256:dd"}) != key  # one more
+
+
+def test_a_binarys_tree_never_holds_an_interrupted_copy(tmp_path: Path) -> None:
+    """The e2e run's two `late` processes may make one tree at once: a copy is renamed into
+    place only when whole, so neither can take a half-copied binary for the tree."""
+    binary = tmp_path / "bin" / "keda-0123" / "keda-operator"
+    binary.parent.mkdir(parents=True)
+    binary.write_bytes(b"\x7fELF" + bytes(range(256)) * 64)
+    tree = tmp_path / "trees" / "keda-operator-keda-0123"
+    (tree / "bin").mkdir(parents=True)
+    (tree / "bin" / ".keda-operator.partial").write_bytes(b"\x7fELF")  # a copy cut short
+    assert binary_tree(binary, tmp_path) == tree
+    assert (tree / "bin" / "keda-operator").read_bytes() == binary.read_bytes()
+    assert [p.name for p in (tree / "bin").iterdir()] == ["keda-operator"]  # no leftover
