@@ -2,6 +2,7 @@
 
 check          say whether the cluster can run here (exit 0) or what is missing (exit 3)
 build          build (or reuse) binaries, root filesystems and images; start nothing
+               (it and prebuild end by removing what no run used for 14 days: prune.py)
 prebuild       build (or reuse) the binaries and root filesystems only, where the cluster
                can run (else say why and exit 0): what `make test` runs beside the non-e2e
                tests, so a machine's first run compiles meanwhile; all but KEDA's (see late)
@@ -28,7 +29,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from tests.localcluster import build, cluster, hostnet
+from tests.localcluster import build, cluster, hostnet, prune
 from tests.localcluster.layout import (
     LATE_PID,
     REPO_ROOT,
@@ -178,6 +179,7 @@ def main(argv: list[str]) -> int:
     if command == "build":
         build.ensure_cluster_images({**build.build_all(), **build.build_late()})
         build.build_project_images()
+        prune.prune()
         return 0
     if command == "prebuild":
         problem = cluster.refusal()
@@ -185,6 +187,7 @@ def main(argv: list[str]) -> int:
             say(f"prebuild: nothing built, the local cluster cannot run here: {problem}")
             return 0
         build.build_all(fetch_late=True)
+        prune.prune()
         return 0
     if command == "up":
         state = cluster.up().state

@@ -18,7 +18,7 @@ import os
 import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -148,9 +148,14 @@ COLD_MINUTES = {
 }
 
 
+def lock_path(cache: Path, product: str) -> Path:
+    """The lock file of ``product`` (a product's directory name)."""
+    return cache / "locks" / f"{product}.lock"
+
+
 @contextmanager
 def _exclusive(cache: Path, product: str) -> Iterator[None]:
-    lock = cache / "locks" / f"{product}.lock"
+    lock = lock_path(cache, product)
     lock.parent.mkdir(parents=True, exist_ok=True)
     with lock.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -169,9 +174,12 @@ def built_once(cache: Path, out: Path, fill: Callable[[Path], object]) -> Path:
     One builder per product at a time, across processes: `make test` starts the cluster build
     beside the non-e2e tests and the e2e run asks for the same products later, and two runs on
     one machine may ask at once. The second waits on the lock, then finds the stamp.
+    Each use refreshes the stamp's time: what no run uses for long is pruned (prune.py).
     """
     stamp = stamp_of(out)
     if stamp.exists():
+        with suppress(OSError):  # pruned meanwhile: then the caller's use fails, and says so
+            os.utime(stamp)
         return out
     with _exclusive(cache, out.name):
         if not stamp.exists():
