@@ -356,10 +356,12 @@ def _push(state: RunState, images: Sequence[str], cache: Path) -> None:
 def late_images(run_dir: Path, cache: Path | None = None) -> None:
     """build.LATE's binaries and images, pushed into the running cluster's registry.
 
-    What the e2e run's second phase (KEDA) needs and its first does not: the e2e run starts
-    this beside the first phase, at the lowest CPU priority, so a cold machine compiles KEDA
-    while the cluster starts and the prometheus-adapter tests run. ``LATE_DONE`` in the run
-    directory says it is done, ``LATE_FAILED`` why not (:func:`wait_for_late` reads them).
+    What the e2e run's second phase (KEDA) needs and its first does not. The e2e run starts
+    the build (``late`` without a run) before the project's images and this once the cluster
+    is up, both at the lowest CPU priority, so a cold machine compiles KEDA while the images
+    are built, the cluster starts and the prometheus-adapter tests run; this waits on the
+    build's lock. ``LATE_DONE`` in the run directory says it is done, ``LATE_FAILED`` why not
+    (:func:`wait_for_late` reads them).
     """
     cache = cache or cache_dir()
     try:
