@@ -36,14 +36,19 @@ TIMEOUT_SECONDS = 5.0
 PROTOCOL = 2  # RESP2: no maintenance-notification handshake (see above)
 
 
-def create_client(settings: RedisSettings) -> Redis:
-    """A client on a fresh pool; close it with ``await client.aclose()``."""
+def create_client(settings: RedisSettings, decode: bool = True) -> Redis:
+    """A client on a fresh pool; close it with ``await client.aclose()``.
+
+    ``decode=False`` leaves replies as bytes, for a caller that does not need text: the
+    exporter, whose read of 1000 queues would otherwise decode every head it only hashes
+    (:class:`queue_core.snapshot.HeadStamps`) or parses itself (0.15 ms of a 2.3 ms read).
+    """
     options: dict[str, object] = {
         "max_connections": MAX_CONNECTIONS,
         "timeout": TIMEOUT_SECONDS,
         "socket_connect_timeout": TIMEOUT_SECONDS,
         "socket_timeout": TIMEOUT_SECONDS,
-        "decode_responses": True,
+        "decode_responses": decode,
         "encoding_errors": "surrogateescape",
         "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         "client_name": "redis-queue-stack",

@@ -626,11 +626,15 @@ def prepare_read(queues: Sequence[str]) -> ReadRequest:
     return ReadRequest(names, resp_command(b"PING") + evalsha)
 
 
-async def _exchange(client: Redis, packed: bytes) -> tuple[float, Any]:
+async def _exchange(
+    client: Redis, packed: bytes, meanwhile: Callable[[], object] | None = None
+) -> tuple[float, Any]:
     """Send ``packed`` (PING, then the script call) in one write; PING's time and the reply.
 
     One round trip: PING's reply leaves Redis before the script runs, so its time is still
-    Redis' answer time, undiluted by the read. The connection comes from the client's own pool
+    Redis' answer time, undiluted by the read. ``meanwhile`` is called once PING has answered,
+    while Redis runs the script: the caller's own work of the scrape that needs no reply
+    (called again if the exchange is retried). The connection comes from the client's own pool
     (its password, timeouts and decoding) and the exchange is retried as the client retries a
     command (its ``Retry``, e.g. once on a connection that went stale when Redis restarted).
     A connection whose replies may be out of step with its requests is closed, not reused:
@@ -649,6 +653,8 @@ async def _exchange(client: Redis, packed: bytes) -> tuple[float, Any]:
             await connection.disconnect()
             raise
         ping_seconds = time.perf_counter() - started
+        if meanwhile is not None:
+            meanwhile()
         return ping_seconds, await connection.read_response()
 
     async def failed(_: Exception) -> None:
@@ -661,14 +667,16 @@ async def _exchange(client: Redis, packed: bytes) -> tuple[float, Any]:
         await pool.release(connection)
 
 
-async def run_read_script(client: Redis, request: ReadRequest) -> tuple[float, list[Any]]:
+async def run_read_script(
+    client: Redis, request: ReadRequest, meanwhile: Callable[[], object] | None = None
+) -> tuple[float, list[Any]]:
     """PING's round-trip time and the read script's reply, loading the script first if this
     Redis does not know it (fresh or restarted Redis, ``SCRIPT FLUSH``)."""
     try:
-        ping_seconds, replies = await _exchange(client, request.packed)
+        ping_seconds, replies = await _exchange(client, request.packed, meanwhile)
     except NoScriptError:
         await client.script_load(READ_SCRIPT)
-        ping_seconds, replies = await _exchange(client, request.packed)
+        ping_seconds, replies = await _exchange(client, request.packed, meanwhile)
     return ping_seconds, list(replies)
 
 
@@ -683,19 +691,22 @@ async def read_snapshot(
     client: Redis,
     queues: Sequence[str] | ReadRequest,
     stamps: HeadStamps | None = None,
+    meanwhile: Callable[[], object] | None = None,
 ) -> Snapshot:
     """Read depths, next-job timestamps, AOF state and memory use for ``queues``.
 
     ``queues`` is the names or, from a caller that reads the same queues repeatedly, their
     :func:`prepare_read`; ``stamps`` a :class:`HeadStamps` such a caller keeps. Without them
-    the request is prepared and every timestamp parsed for this call.
+    the request is prepared and every timestamp parsed for this call. ``meanwhile`` is work
+    of the caller's that needs no reply, done while Redis runs the script (see ``_exchange``):
+    at 1000 queues the script takes Redis 1.5-3 ms during which the caller would only wait.
 
     Connection and timeout errors propagate: the caller decides what "Redis down" means (the
     exporter answers ``redis_queue_up 0`` and no depth series; the operator sets a condition).
     """
     request = queues if isinstance(queues, ReadRequest) else prepare_read(queues)
     names = request.queues
-    ping_seconds, replies = await run_read_script(client, request)
+    ping_seconds, replies = await run_read_script(client, request, meanwhile)
     end = 1 + 2 * len(names)
     if len(replies) < end or (len(replies) - end) % 2:
         raise ResponseError(f"the read script answered {len(replies)} items for {len(names)} keys")

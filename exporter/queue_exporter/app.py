@@ -85,7 +85,9 @@ def create_app(settings: ExporterSettings) -> web.Application:
     build_info = build_info_family(version("redis-queue-stack"), platform.python_version())
 
     async def redis_lifecycle(app: web.Application) -> AsyncIterator[None]:
-        client = create_client(settings)
+        # Bytes: the read parses and hashes what Redis sent, and decoding 1000 heads first
+        # would be work for nothing (queue_core.snapshot reads bytes and text alike).
+        client = create_client(settings, decode=False)
         app[COLLECTOR] = QueueCollector(
             client, settings.queues, settings.scrape_deadline_seconds, (build_info,)
         )

@@ -135,6 +135,12 @@ def read_proc() -> ProcText | None:
         return None
 
 
+def process_exposition() -> bytes:
+    """This process' ``process_*`` families as text, nothing where there is no ``/proc``."""
+    proc = read_proc()
+    return render(process_families(proc)) if proc is not None else b""
+
+
 class QueueCollector:
     """Reads queue state from Redis on demand, at most one read in flight at a time.
 
@@ -158,7 +164,7 @@ class QueueCollector:
         self._inflight: asyncio.Task[Reading] | None = None
         self._redis_was_up: bool | None = None
         self._bad_keys: dict[str, str] = {}
-        self._static = tuple(static)
+        self._static_text = render(static)  # the same text on every scrape
         self._reads = 0
         self._errors: Counter[str] = Counter()
 
@@ -184,10 +190,17 @@ class QueueCollector:
         loading: LoadingState | None = None
         error: str | None = None
         reason: str | None = None
+        # process_* needs no reply: written while Redis runs the read script
+        process_text: list[bytes] = []
         try:
             async with asyncio.timeout(self._deadline):
                 try:
-                    snapshot = await read_snapshot(self._client, self._request, self._stamps)
+                    snapshot = await read_snapshot(
+                        self._client,
+                        self._request,
+                        self._stamps,
+                        lambda: process_text.append(process_exposition()),
+                    )
                 except redis_errors.BusyLoadingError as exc:
                     error, reason = f"{type(exc).__name__}: {exc}", error_reason(exc)
                     # Redis serves INFO while it loads: say how far it is, not just "down".
@@ -200,14 +213,12 @@ class QueueCollector:
         self._reads += 1
         if reason is not None:
             self._errors[reason] += 1
-        proc = read_proc()
         families: list[AnyFamily] = [
             *build_families(snapshot, seconds, datetime.now(UTC), loading, self._labels),
             *scrape_stats_families(self._reads, self._errors, reason),
-            *self._static,
-            *(process_families(proc) if proc is not None else ()),
         ]
-        body = render(families)
+        own = process_text[-1] if process_text else process_exposition()  # failed read
+        body = b"".join((render(families), self._static_text, own))
         reading = Reading(snapshot, error, body)
         self._log_changes(reading)
         return reading

@@ -103,6 +103,10 @@ def test_scrapes_and_scrape_errors_are_counted_by_reason(
     assert errors(down)["connection"] == 1.0
     assert errors(down)["auth"] == 1.0  # a counter: the earlier error stays counted
     assert down[("redis_queue_exporter_last_scrape_error", ())] == 1.0
+    # The exporter's own health is written while Redis runs the read; without a read it still is.
+    for failed in (auth, down):
+        assert failed[("process_open_fds", ())] >= 3
+        assert any(name == "redis_queue_exporter_build_info" for name, _ in failed)
 
 
 def get_metrics(exporter: ExporterProcess, accept_encoding: str) -> tuple[Message, bytes]:
