@@ -11,6 +11,13 @@ No exporter of these queues can answer faster than the two things every scrape m
 The floor is the sum of the two p50s, measured in turns with our scrape (:func:`interleaved`).
 It flatters the floor: it reads no job timestamps and no AOF state, and builds no text; an
 exporter that does all of that within 3x of it spends little beyond what the hardware costs.
+
+Beside it, in the same turns, **our read bare**: the exporter's own request (``PING`` and the
+read script's ``EVALSHA``, :func:`queue_core.snapshot.prepare_read`) on a raw socket, both
+replies parsed by hiredis (C) and nothing else. Its p50 plus the constant HTTP answer's is the
+least any exporter that makes this read can take (one round trip, each head cut to a bounded
+prefix inside Redis, which costs a ``redis.call`` per queue in Lua): how far our scrape is
+from it is the exporter's own work, and how far it is from the floor is the read's.
 """
 
 from __future__ import annotations
@@ -24,8 +31,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import hiredis
+
 from bench import client
-from queue_core.snapshot import resp_command
+from queue_core.snapshot import READ_SCRIPT, prepare_read, resp_command
 from tests.support.processes import LOOPBACK, free_port, port_open, wait_until
 
 
@@ -46,6 +55,35 @@ class RawLlen:
             if not chunk:
                 raise ConnectionError("redis closed the connection")
             replies += chunk.count(b"\r\n")  # every LLEN reply is one ":<n>\r\n" line
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class BareRead:
+    """Our read (``PING`` + ``EVALSHA`` of the read script) on a raw socket, parsed in C."""
+
+    def __init__(self, port: int, names: Sequence[str]) -> None:
+        self._request = prepare_read(names).packed
+        self._sock = socket.create_connection((LOOPBACK, port))
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self._exchange(resp_command(b"SCRIPT", b"LOAD", READ_SCRIPT.encode()), 1)
+
+    def _exchange(self, request: bytes, replies: int) -> None:
+        self._sock.sendall(request)
+        reader, parsed = hiredis.Reader(), 0
+        while parsed < replies:
+            chunk = self._sock.recv(1 << 20)
+            if not chunk:
+                raise ConnectionError("redis closed the connection")
+            reader.feed(chunk)
+            while (reply := reader.gets()) is not False:
+                if isinstance(reply, hiredis.ReplyError):
+                    raise RuntimeError(f"the read failed: {reply}")
+                parsed += 1
+
+    def round(self) -> None:
+        self._exchange(self._request, 2)
 
     def close(self) -> None:
         self._sock.close()
@@ -88,7 +126,8 @@ def interleaved(
 
     In turns because this machine's speed drifts by several times within a run (shared VM);
     measured one after the other, a ratio would mostly compare two moments. Each round: a raw
-    LLEN round, a constant-HTTP GET, our scrape after every queue's next job was changed
+    LLEN round, a constant-HTTP GET, our read bare (:class:`BareRead`), our scrape after
+    every queue's next job was changed
     (``rotate``, untimed), then our scrape of the same heads again. Around that last scrape,
     ``script_usec`` (Redis' own running total of microseconds in ``EVALSHA``, read untimed)
     gives the part of it Redis spent inside the read script: the share of our scrape that no
@@ -97,9 +136,11 @@ def interleaved(
     ours = client.KeepAliveClient(ours_port)
     body = ours.get()
     llen = RawLlen(redis_port, names)
+    bare = BareRead(redis_port, names)
     samples: dict[str, list[float]] = {
         "llen": [],
         "http": [],
+        "bare": [],
         "changed": [],
         "same": [],
         "script": [],
@@ -112,6 +153,7 @@ def interleaved(
                     samples = {name: [] for name in samples}
                 _timed(samples["llen"], llen.round)
                 _timed(samples["http"], http.get)
+                _timed(samples["bare"], bare.round)
                 rotate()
                 _timed(samples["changed"], ours.get)
                 before = script_usec()
@@ -120,12 +162,14 @@ def interleaved(
             http.close()
     finally:
         llen.close()
+        bare.close()
         ours.close()
     p50 = {name: client.Latencies(values, 0, 0).percentile(50) for name, values in samples.items()}
     return {
         "llen_p50_ms": p50["llen"],
         "http_p50_ms": p50["http"],
         "p50_ms": p50["llen"] + p50["http"],
+        "bare_read_p50_ms": p50["bare"],
         "ours_same_heads_p50_ms": p50["same"],
         "ours_changed_heads_p50_ms": p50["changed"],
         "redis_script_same_heads_p50_ms": p50["script"],
