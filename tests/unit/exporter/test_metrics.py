@@ -240,6 +240,9 @@ def test_render_writes_the_text_format_exactly() -> None:
     assert 'redis_queue_oldest_job_age_seconds{queue="a:queue"} 1.500000' in lines
     assert 'redis_queue_key_error{queue="b",error="WRONGTYPE"} 1.0' in lines
     assert "# TYPE redis_queue_aof_enabled gauge" in lines
+    # No queue has bookkeeping: its families are announced, without a sample.
+    assert "# TYPE redis_queue_jobs_in_flight gauge" in lines
+    assert not [line for line in lines if line.startswith("redis_queue_jobs_in_flight")]
     assert parsed(text.encode()) == samples(families)
 
 
