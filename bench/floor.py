@@ -128,10 +128,9 @@ def interleaved(
     measured one after the other, a ratio would mostly compare two moments. Each round: a raw
     LLEN round, a constant-HTTP GET, our read bare (:class:`BareRead`), our scrape after every
     queue's next job was changed (``rotate``, untimed), then our scrape of the same heads
-    again. Around that last scrape,
-    ``script_usec`` (Redis' own running total of microseconds in ``EVALSHA``, read untimed)
-    gives the part of it Redis spent inside the read script: the share of our scrape that no
-    work in the exporter can remove.
+    again. Around that last scrape, ``script_usec`` (Redis' own running total of microseconds
+    in ``EVALSHA``, read untimed) gives the part of it Redis spent inside the read script: the
+    share of our scrape that no work in the exporter can remove.
     """
     ours = client.KeepAliveClient(ours_port)
     body = ours.get()
