@@ -6,6 +6,7 @@ pause or restart them to see what the code under test does when the real thing m
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -17,7 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -26,11 +27,61 @@ from typing import Any
 LOOPBACK = "127.0.0.1"
 
 
+#: Where test servers listen: below Kubernetes' NodePort range and, on Debian's default
+#: ``ip_local_port_range`` (32768-60999), outside the ports the kernel hands to a bind of port 0.
+TEST_PORTS = range(20000, 30000)
+#: The most pytest-xdist workers that get a block of TEST_PORTS of their own.
+PORT_BLOCKS = 16
+
+
+def _ephemeral_ports() -> range:
+    low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+    return range(int(low), int(high) + 1)
+
+
+def port_block(worker: str, ports: range = TEST_PORTS, blocks: int = PORT_BLOCKS) -> range:
+    """The ports one xdist worker ("gw3"; "master" without xdist) hands out: disjoint from
+    every other worker's, so two workers never pick the same port between a check and a bind."""
+    index = int(worker[2:]) % blocks if worker.startswith("gw") else 0
+    size = len(ports) // blocks
+    return range(ports.start + index * size, ports.start + (index + 1) * size)
+
+
+def _port_candidates() -> Iterator[int]:
+    block = port_block(os.environ.get("PYTEST_XDIST_WORKER", "master"))
+    ephemeral = _ephemeral_ports()
+    if block.start < ephemeral.stop and ephemeral.start < block.stop:
+        raise RuntimeError(
+            f"test ports {block.start}-{block.stop - 1} overlap net.ipv4.ip_local_port_range "
+            f"({ephemeral.start}-{ephemeral.stop - 1}): the kernel could give them to any bind "
+            "of port 0; move TEST_PORTS in tests/support/processes.py out of that range"
+        )
+    return itertools.cycle(block)
+
+
+_candidates: Iterator[int] | None = None
+
+
 def free_port() -> int:
-    """Ask the kernel for a free loopback port (racy in theory, fine for a test run)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((LOOPBACK, 0))
-        return int(sock.getsockname()[1])
+    """A loopback port nothing listens on, from this worker's own block.
+
+    Not a bind of port 0: the kernel gives the same ephemeral ports to every other bind of
+    port 0 (an aiohttp test server in another worker), and such a server can take the port
+    between this check and the bind of the process that was meant to get it. Then a test reads
+    another test's server. Ports come in turn, so a port just released is not handed out again
+    at once."""
+    global _candidates
+    if _candidates is None:
+        _candidates = _port_candidates()
+    for _ in range(len(TEST_PORTS) // PORT_BLOCKS):
+        port = next(_candidates)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free loopback port in this worker's block of TEST_PORTS")
 
 
 def wait_until(
