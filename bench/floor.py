@@ -38,14 +38,24 @@ from queue_core.snapshot import READ_SCRIPT, prepare_read, resp_command
 from tests.support.processes import LOOPBACK, free_port, port_open, wait_until
 
 
-class RawLlen:
+class _RawSocket:
+    """One TCP_NODELAY connection to Redis with no client library's layers on it."""
+
+    def __init__(self, port: int) -> None:
+        self._sock = socket.create_connection((LOOPBACK, port))
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class RawLlen(_RawSocket):
     """Pipelined ``LLEN`` of every queue on one raw socket; the RESP bytes are built once."""
 
     def __init__(self, port: int, names: Sequence[str]) -> None:
+        super().__init__(port)
         self._request = b"".join(resp_command(b"LLEN", name.encode()) for name in names)
         self._replies = len(names)
-        self._sock = socket.create_connection((LOOPBACK, port))
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def round(self) -> None:
         self._sock.sendall(self._request)
@@ -56,17 +66,13 @@ class RawLlen:
                 raise ConnectionError("redis closed the connection")
             replies += chunk.count(b"\r\n")  # every LLEN reply is one ":<n>\r\n" line
 
-    def close(self) -> None:
-        self._sock.close()
 
-
-class BareRead:
+class BareRead(_RawSocket):
     """Our read (``PING`` + ``EVALSHA`` of the read script) on a raw socket, parsed in C."""
 
     def __init__(self, port: int, names: Sequence[str]) -> None:
+        super().__init__(port)
         self._request = prepare_read(names).packed
-        self._sock = socket.create_connection((LOOPBACK, port))
-        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._exchange(resp_command(b"SCRIPT", b"LOAD", READ_SCRIPT.encode()), 1)
 
     def _exchange(self, request: bytes, replies: int) -> None:
@@ -84,9 +90,6 @@ class BareRead:
 
     def round(self) -> None:
         self._exchange(self._request, 2)
-
-    def close(self) -> None:
-        self._sock.close()
 
 
 @contextmanager

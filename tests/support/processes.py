@@ -6,6 +6,7 @@ pause or restart them to see what the code under test does when the real thing m
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import os
@@ -18,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -47,7 +48,9 @@ def port_block(worker: str, ports: range = TEST_PORTS, blocks: int = PORT_BLOCKS
     return range(ports.start + index * size, ports.start + (index + 1) * size)
 
 
-def _port_candidates() -> Iterator[int]:
+@functools.cache
+def _worker_block() -> range:
+    """This worker's block, refused if the kernel could hand its ports to a bind of port 0."""
     block = port_block(os.environ.get("PYTEST_XDIST_WORKER", "master"))
     ephemeral = _ephemeral_ports()
     if block.start < ephemeral.stop and ephemeral.start < block.stop:
@@ -56,10 +59,10 @@ def _port_candidates() -> Iterator[int]:
             f"({ephemeral.start}-{ephemeral.stop - 1}): the kernel could give them to any bind "
             "of port 0; move TEST_PORTS in tests/support/processes.py out of that range"
         )
-    return itertools.cycle(block)
+    return block
 
 
-_candidates: Iterator[int] | None = None
+_turns = itertools.count()
 
 
 def free_port() -> int:
@@ -70,11 +73,9 @@ def free_port() -> int:
     between this check and the bind of the process that was meant to get it. Then a test reads
     another test's server. Ports come in turn, so a port just released is not handed out again
     at once."""
-    global _candidates
-    if _candidates is None:
-        _candidates = _port_candidates()
-    for _ in range(len(TEST_PORTS) // PORT_BLOCKS):
-        port = next(_candidates)
+    block = _worker_block()
+    for _ in block:
+        port = block[next(_turns) % len(block)]
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind((LOOPBACK, port))
